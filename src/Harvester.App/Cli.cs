@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Harvester.App.Commands;
+using Harvester.Core;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Harvester.App;
+
+internal static class Cli
+{
+    public static readonly Option<string?> ConfigOption = new("--config")
+    {
+        Description = "An appsettings.json to use on top of the one beside the executable.",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Harvester: builds image datasets from the web (crawl → curate → embed → cluster → export).");
+        root.Options.Add(ConfigOption);
+        root.Subcommands.Add(DbCommands.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(WorkerCommand.Create());
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    /// <summary>Runs a command body, turning failures the user can act on into one clear line instead of a stack trace.</summary>
+    public static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (HarvesterException e)
+        {
+            await Console.Error.WriteLineAsync("error: " + e.Message);
+            return 2;
+        }
+        catch (OptionsValidationException e)
+        {
+            await Console.Error.WriteLineAsync("error: invalid configuration: " + string.Join("; ", e.Failures));
+            return 2;
+        }
+        catch (PostgresException e)
+        {
+            await Console.Error.WriteLineAsync($"error: PostgreSQL {e.SqlState}: {e.MessageText}");
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("cancelled");
+            return 130;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Harvester.App;
+
+return await Cli.RunAsync(args);

@@ -1,0 +1,185 @@
+using Harvester.Core;
+using Harvester.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Harvester.Data;
+
+public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> options) : DbContext(options)
+{
+    public DbSet<Site> Sites => Set<Site>();
+    public DbSet<CrawlJob> CrawlJobs => Set<CrawlJob>();
+    public DbSet<FrontierItem> Frontier => Set<FrontierItem>();
+    public DbSet<Place> Places => Set<Place>();
+    public DbSet<Product> Products => Set<Product>();
+    public DbSet<Review> Reviews => Set<Review>();
+    public DbSet<Image> Images => Set<Image>();
+    public DbSet<ImageSighting> ImageSightings => Set<ImageSighting>();
+    public DbSet<DuplicateGroup> DuplicateGroups => Set<DuplicateGroup>();
+    public DbSet<EmbeddingModel> EmbeddingModels => Set<EmbeddingModel>();
+    public DbSet<Embedding> Embeddings => Set<Embedding>();
+    public DbSet<ClusteringRun> ClusteringRuns => Set<ClusteringRun>();
+    public DbSet<ClusterCentroid> ClusterCentroids => Set<ClusterCentroid>();
+    public DbSet<ClusterAssignment> ClusterAssignments => Set<ClusterAssignment>();
+    public DbSet<WorkLease> WorkLeases => Set<WorkLease>();
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // Enums are stored as lower-case text so hand-written SQL reads naturally: WHERE status = 'accepted'.
+        configurationBuilder.Properties<ImageStatus>().HaveConversion<LowerCaseEnumConverter<ImageStatus>>();
+        configurationBuilder.Properties<FrontierState>().HaveConversion<LowerCaseEnumConverter<FrontierState>>();
+        configurationBuilder.Properties<FrontierKind>().HaveConversion<LowerCaseEnumConverter<FrontierKind>>();
+        configurationBuilder.Properties<JobStatus>().HaveConversion<LowerCaseEnumConverter<JobStatus>>();
+        configurationBuilder.Properties<RunStatus>().HaveConversion<LowerCaseEnumConverter<RunStatus>>();
+        configurationBuilder.Properties<DuplicateKind>().HaveConversion<LowerCaseEnumConverter<DuplicateKind>>();
+    }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.HasPostgresExtension("vector");
+
+        modelBuilder.Entity<Site>(e =>
+        {
+            e.HasIndex(x => x.Key).IsUnique();
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<CrawlJob>(e =>
+        {
+            e.HasOne(x => x.Site).WithMany().HasForeignKey(x => x.SiteId);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+            e.HasIndex(x => x.Status);
+        });
+
+        modelBuilder.Entity<FrontierItem>(e =>
+        {
+            e.ToTable("frontier");
+            e.HasOne<CrawlJob>().WithMany().HasForeignKey(x => x.JobId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<FrontierItem>().WithMany().HasForeignKey(x => x.ParentId).OnDelete(DeleteBehavior.SetNull);
+            // A URL is queued once per job and kind: re-discovering it after a resume is a no-op.
+            e.HasIndex(x => new { x.JobId, x.Kind, x.Url }).IsUnique();
+            // Claim query: pending (or lease-expired) rows of a job in priority order.
+            e.HasIndex(x => new { x.JobId, x.State, x.Priority });
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+            e.Property(x => x.UpdatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<Place>(e =>
+        {
+            e.HasOne<Site>().WithMany().HasForeignKey(x => x.SiteId);
+            e.HasIndex(x => new { x.SiteId, x.ExternalId }).IsUnique();
+            e.HasIndex(x => x.Neighbourhood);
+            e.HasIndex(x => x.Category);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<Product>(e =>
+        {
+            e.HasOne<Site>().WithMany().HasForeignKey(x => x.SiteId);
+            e.HasIndex(x => new { x.SiteId, x.ExternalId }).IsUnique();
+            e.HasIndex(x => x.Category);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<Review>(e =>
+        {
+            e.HasOne<Site>().WithMany().HasForeignKey(x => x.SiteId);
+            e.HasOne<Place>().WithMany().HasForeignKey(x => x.PlaceId);
+            e.HasOne<Product>().WithMany().HasForeignKey(x => x.ProductId);
+            e.HasIndex(x => new { x.SiteId, x.ExternalId }).IsUnique();
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<Image>(e =>
+        {
+            e.Property(x => x.Sha256).HasColumnType("char(64)");
+            e.HasIndex(x => x.Sha256).IsUnique();
+            e.HasIndex(x => x.PixelHash);
+            e.HasIndex(x => x.Status);
+            e.Property(x => x.PHash).HasColumnType("bit(64)").HasColumnName("phash");
+            e.Property(x => x.DHash).HasColumnType("bit(64)").HasColumnName("dhash");
+            // Near-duplicate lookup at ingest: k-NN by Hamming distance on the perceptual hash.
+            e.HasIndex(x => x.PHash).HasMethod("hnsw").HasOperators("bit_hamming_ops").HasDatabaseName("ix_images_phash_hnsw");
+            e.HasIndex(x => x.PlaceId);
+            e.HasIndex(x => x.ProductId);
+            e.HasIndex(x => x.DuplicateGroupId);
+            e.HasOne<Place>().WithMany().HasForeignKey(x => x.PlaceId);
+            e.HasOne<Product>().WithMany().HasForeignKey(x => x.ProductId);
+            e.HasOne<Review>().WithMany().HasForeignKey(x => x.ReviewId);
+            e.HasOne<CrawlJob>().WithMany().HasForeignKey(x => x.JobId).OnDelete(DeleteBehavior.SetNull);
+            e.HasOne<Image>().WithMany().HasForeignKey(x => x.DuplicateOfId);
+            e.HasOne<DuplicateGroup>().WithMany().HasForeignKey(x => x.DuplicateGroupId).OnDelete(DeleteBehavior.SetNull);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<ImageSighting>(e =>
+        {
+            e.HasOne<Image>().WithMany().HasForeignKey(x => x.ImageId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<Site>().WithMany().HasForeignKey(x => x.SiteId);
+            e.HasOne<Place>().WithMany().HasForeignKey(x => x.PlaceId);
+            e.HasOne<Product>().WithMany().HasForeignKey(x => x.ProductId);
+            e.HasOne<Review>().WithMany().HasForeignKey(x => x.ReviewId);
+            e.HasOne<CrawlJob>().WithMany().HasForeignKey(x => x.JobId).OnDelete(DeleteBehavior.SetNull);
+            e.HasIndex(x => new { x.ImageId, x.SourceUrl, x.PlaceId, x.ProductId }).IsUnique().AreNullsDistinct(false);
+            e.HasIndex(x => x.PlaceId);
+            e.Property(x => x.SeenAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<DuplicateGroup>(e =>
+        {
+            e.HasOne<Image>().WithMany().HasForeignKey(x => x.KeptImageId);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<EmbeddingModel>(e =>
+        {
+            e.HasIndex(x => new { x.Name, x.Version }).IsUnique();
+            e.Property(x => x.VectorType).HasMaxLength(16);
+            e.ToTable(t => t.HasCheckConstraint("ck_embedding_models_vector_type", "vector_type IN ('vector','halfvec')"));
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<Embedding>(e =>
+        {
+            e.HasKey(x => new { x.ImageId, x.ModelId });
+            e.HasOne<Image>().WithMany().HasForeignKey(x => x.ImageId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<EmbeddingModel>().WithMany().HasForeignKey(x => x.ModelId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(x => x.ModelId);
+            e.Property(x => x.Vector).HasColumnType("vector").HasColumnName("embedding");
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<ClusteringRun>(e =>
+        {
+            e.HasOne<EmbeddingModel>().WithMany().HasForeignKey(x => x.ModelId);
+            e.HasOne<ClusteringRun>().WithMany().HasForeignKey(x => x.PreviousRunId);
+            e.Property(x => x.StartedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<ClusterCentroid>(e =>
+        {
+            e.HasKey(x => new { x.RunId, x.ClusterIndex });
+            e.HasOne<ClusteringRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(x => x.Centroid).HasColumnType("vector");
+        });
+
+        modelBuilder.Entity<ClusterAssignment>(e =>
+        {
+            e.HasKey(x => new { x.RunId, x.ImageId });
+            e.HasOne<ClusteringRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<Image>().WithMany().HasForeignKey(x => x.ImageId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(x => new { x.RunId, x.ClusterIndex });
+        });
+
+        modelBuilder.Entity<WorkLease>(e =>
+        {
+            e.HasKey(x => new { x.Stage, x.ItemId });
+            e.HasIndex(x => x.LeaseUntil);
+        });
+    }
+
+    private sealed class LowerCaseEnumConverter<T>() : ValueConverter<T, string>(
+        v => v.ToString().ToLowerInvariant(),
+        v => Enum.Parse<T>(v, true))
+        where T : struct, Enum;
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace Harvester.Data;
+
+internal static partial class Log
+{
+    [LoggerMessage(1001, LogLevel.Information, "Initialising embedded PostgreSQL cluster in {DataDir}")]
+    public static partial void InitializingCluster(ILogger logger, string dataDir);
+
+    [LoggerMessage(1002, LogLevel.Information, "Starting embedded PostgreSQL: data {DataDir}, socket {SocketDir}, port {Port}")]
+    public static partial void StartingCluster(ILogger logger, string dataDir, string socketDir, int port);
+
+    [LoggerMessage(1003, LogLevel.Information, "Adopting embedded PostgreSQL already running on {DataDir} (pid {Pid})")]
+    public static partial void AdoptingCluster(ILogger logger, string dataDir, int pid);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Removing stale {PidFile} left by a server that is no longer running; PostgreSQL will recover from its WAL")]
+    public static partial void RemovingStalePidFile(ILogger logger, string pidFile);
+
+    [LoggerMessage(1005, LogLevel.Information, "Stopped embedded PostgreSQL on {DataDir}")]
+    public static partial void ClusterStopped(ILogger logger, string dataDir);
+
+    [LoggerMessage(1006, LogLevel.Information, "Database {Database} ready ({Mode}); pgvector {VectorVersion}")]
+    public static partial void DatabaseReady(ILogger logger, string database, string mode, string vectorVersion);
+
+    [LoggerMessage(1007, LogLevel.Information, "Applied migrations: {Migrations}")]
+    public static partial void MigrationsApplied(ILogger logger, string migrations);
+}
