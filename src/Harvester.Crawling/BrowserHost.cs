@@ -1,0 +1,138 @@
+using Harvester.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Playwright;
+
+namespace Harvester.Crawling;
+
+/// <summary>At most one browser per process, started on first use; work gets fresh contexts from it.</summary>
+public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<BrowserHost> logger) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+    private int _contextsOpened;
+
+    public int BrowsersLaunched { get; private set; }
+    public int ContextsOpened => _contextsOpened;
+
+    public static string FindExecutable(string configured)
+    {
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return File.Exists(configured)
+                ? configured
+                : throw new HarvesterException($"Crawler:BrowserExecutablePath is '{configured}', which does not exist. Install Chromium with 'apt-get install chromium' (./harvester setup does) or fix the path.");
+        }
+
+        string[] candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+        var found = candidates.FirstOrDefault(File.Exists);
+        if (found is not null)
+        {
+            return found;
+        }
+
+        // Playwright's own browser download, when someone installed it.
+        var cache = Environment.GetEnvironmentVariable("PLAYWRIGHT_BROWSERS_PATH") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ms-playwright");
+        if (Directory.Exists(cache))
+        {
+            var own = Directory.GetDirectories(cache, "chromium*").OrderDescending()
+                .Select(d => Path.Combine(d, "chrome-linux", "chrome")).FirstOrDefault(File.Exists);
+            if (own is not null)
+            {
+                return own;
+            }
+        }
+
+        throw new HarvesterException(
+            "No Chromium found (looked for /usr/bin/chromium, chromium-browser, google-chrome and Playwright's browsers). " +
+            "Install it with 'apt-get install chromium' (./harvester setup does), or set Crawler:BrowserExecutablePath.");
+    }
+
+    public async Task<IBrowser> GetBrowserAsync(CancellationToken ct)
+    {
+        if (_browser is { IsConnected: true })
+        {
+            return _browser;
+        }
+
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (_browser is { IsConnected: true })
+            {
+                return _browser;
+            }
+
+            var o = options.Value;
+            var exe = FindExecutable(o.BrowserExecutablePath);
+            _playwright ??= await Playwright.CreateAsync();
+            if (_browser is not null)
+            {
+                await _browser.DisposeAsync();
+            }
+
+            _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = exe,
+                Headless = o.Headless,
+                Args = o.BrowserArgs,
+                Timeout = (float)o.NavigationTimeout.TotalMilliseconds * 2,
+            });
+            BrowsersLaunched++;
+            Log.BrowserLaunched(logger, exe, _browser.Version);
+            return _browser;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>A fresh context with the crawler's identity; images, fonts and media are skipped when configured.</summary>
+    public async Task<IBrowserContext> NewContextAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        var browser = await GetBrowserAsync(ct);
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            UserAgent = o.UserAgent,
+            Locale = "ko-KR",
+            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
+            JavaScriptEnabled = true,
+        });
+        context.SetDefaultNavigationTimeout((float)o.NavigationTimeout.TotalMilliseconds);
+        context.SetDefaultTimeout((float)o.NavigationTimeout.TotalMilliseconds);
+        if (o.BlockPageResources)
+        {
+            await context.RouteAsync("**/*", async route =>
+            {
+                var type = route.Request.ResourceType;
+                if (type is "image" or "media" or "font")
+                {
+                    await route.AbortAsync();
+                }
+                else
+                {
+                    await route.ContinueAsync();
+                }
+            });
+        }
+
+        Interlocked.Increment(ref _contextsOpened);
+        return context;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+            _browser = null;
+        }
+
+        _playwright?.Dispose();
+        _playwright = null;
+        _gate.Dispose();
+    }
+}
