@@ -21,6 +21,7 @@ internal static class Cli
         root.Subcommands.Add(DbCommands.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(WorkerCommand.Create());
+        root.Subcommands.Add(CrawlCommands.Create());
         return await root.Parse(args).InvokeAsync();
     }
 

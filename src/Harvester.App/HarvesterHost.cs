@@ -1,3 +1,4 @@
+using Harvester.Crawling;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,7 +9,10 @@ namespace Harvester.App;
 /// <summary>Builds the generic host every command runs in: one configuration file, environment overrides, validated options.</summary>
 internal static class HarvesterHost
 {
-    public static HostApplicationBuilder CreateBuilder(string? configPath)
+    /// <param name="configPath">Extra appsettings file (--config).</param>
+    /// <param name="worker">True for `harvester worker`: keep every stage's background loop. One-shot commands run
+    /// the stage services directly and get only the database's hosted service.</param>
+    public static HostApplicationBuilder CreateBuilder(string? configPath, bool worker = false)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -32,6 +36,18 @@ internal static class HarvesterHost
         // Harvester__Section__Key overrides, in addition to the host's unprefixed Section__Key.
         builder.Configuration.AddEnvironmentVariables("Harvester__");
         builder.Services.AddHarvesterData(builder.Configuration);
+        builder.Services.AddHarvesterCrawling(builder.Configuration);
+        if (!worker)
+        {
+            var loops = builder.Services
+                .Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Namespace != typeof(HarvesterDatabase).Namespace)
+                .ToList();
+            foreach (var d in loops)
+            {
+                builder.Services.Remove(d);
+            }
+        }
+
         return builder;
     }
 }

@@ -9,7 +9,7 @@ namespace Harvester.Crawling;
 
 public static class CrawlingServiceCollectionExtensions
 {
-    public static IServiceCollection AddHarvesterCrawling(this IServiceCollection services, IConfiguration configuration, bool worker = true)
+    public static IServiceCollection AddHarvesterCrawling(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<CrawlerOptions>().BindConfiguration(CrawlerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CrawlScheduleOptions>().BindConfiguration(CrawlerOptions.Section).Validate(
@@ -51,10 +51,7 @@ public static class CrawlingServiceCollectionExtensions
                 });
                 builder.AddTimeout(o.RequestTimeout);
             });
-        if (worker)
-        {
-            services.AddHostedService<CrawlWorker>();
-        }
+        services.AddHostedService<CrawlWorker>();
 
         return services;
     }

@@ -10,7 +10,7 @@ internal static class WorkerCommand
         var worker = new Command("worker", "Run the long-running worker: every stage claims its work from PostgreSQL in batches until stopped (Ctrl+C).");
         worker.SetAction((pr, ct) => Cli.Guard(async () =>
         {
-            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
+            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption), worker: true);
             using var host = builder.Build();
             await host.RunAsync(ct);
             return 0;
