@@ -22,6 +22,8 @@ internal static class Cli
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(WorkerCommand.Create());
         root.Subcommands.Add(CrawlCommands.Create());
+        root.Subcommands.Add(DemoSiteCommand.Create());
+        foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         return await root.Parse(args).InvokeAsync();
     }
 

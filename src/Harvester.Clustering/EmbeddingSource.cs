@@ -7,9 +7,12 @@ using Pgvector;
 
 namespace Harvester.Clustering;
 
-public sealed record ModelInfo(int Id, string Name, string Version, int Dimension)
+public sealed record ModelInfo(int Id, string Name, string Version, int Dimension, string VectorType = "vector")
 {
     public string Label => $"{Name}:{Version}";
+
+    /// <summary>The expression the model's HNSW index is built on (embedding::vector(d) or ::halfvec(d)).</summary>
+    public string Cast => $"{(VectorType == "halfvec" ? "halfvec" : "vector")}({Dimension})";
 }
 
 /// <summary>Reads embeddings of one model and scope from PostgreSQL, checking each vector on the way in.</summary>
@@ -23,7 +26,7 @@ public static class EmbeddingSource
         if (string.IsNullOrWhiteSpace(model))
         {
             sql = """
-                SELECT m.id, m.name, m.version, m.dimension FROM embedding_models m
+                SELECT m.id, m.name, m.version, m.dimension, m.vector_type FROM embedding_models m
                 ORDER BY (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) DESC, m.id DESC LIMIT 1
                 """;
         }
@@ -32,14 +35,14 @@ public static class EmbeddingSource
             var colon = model.LastIndexOf(':');
             if (colon > 0 && colon < model.Length - 1)
             {
-                sql = "SELECT id, name, version, dimension FROM embedding_models WHERE (name = $1 AND version = $2) OR name = $3 ORDER BY (name = $1 AND version = $2) DESC, id DESC LIMIT 1";
+                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE (name = $1 AND version = $2) OR name = $3 ORDER BY (name = $1 AND version = $2) DESC, id DESC LIMIT 1";
                 args.Add(model[..colon]);
                 args.Add(model[(colon + 1)..]);
                 args.Add(model);
             }
             else
             {
-                sql = "SELECT id, name, version, dimension FROM embedding_models WHERE name = $1 ORDER BY id DESC LIMIT 1";
+                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE name = $1 ORDER BY id DESC LIMIT 1";
                 args.Add(model);
             }
         }
@@ -58,7 +61,7 @@ public static class EmbeddingSource
                 : $"No embedding model named '{model}' is registered; list them with 'harvester models'.");
         }
 
-        return new ModelInfo(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3));
+        return new ModelInfo(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4));
     }
 
     public static async Task<int> CountAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, CancellationToken ct)
