@@ -157,8 +157,8 @@ public sealed class CurationProfile
     /// <summary>too-bright: share of pixels with luma above 215 above this.</summary>
     public double? MaxBrightFraction { get; set; } = 0.8;
 
-    /// <summary>low-entropy: Shannon entropy (bits) of the luma histogram below this.</summary>
-    public double? MinEntropy { get; set; } = 4.0;
+    /// <summary>low-entropy: Shannon entropy (bits) of the luma histogram below this (photos score 6-8, product shots on white 3-5, flat fills under 2).</summary>
+    public double? MinEntropy { get; set; } = 2.5;
 
     /// <summary>grayscale: mean chroma (max-min of B,G,R, 0..255) below this.</summary>
     public double? MinColorfulness { get; set; }

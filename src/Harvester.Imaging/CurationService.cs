@@ -9,7 +9,10 @@ using NpgsqlTypes;
 
 namespace Harvester.Imaging;
 
-/// <summary>What one pass of the curate stage did.</summary>
+/// <summary>
+/// What one pass of the curate stage did: verdicts given to the claimed images (accepted or rejected, or duplicate
+/// when they joined a group as a copy), plus kept images displaced by a better copy (counted in Duplicates).
+/// </summary>
 public sealed record CurationBatchResult(
     int Claimed,
     int Accepted,
@@ -193,6 +196,12 @@ public sealed class CurationService(
             {
                 var (newStatus, groupId) = await MergeAsync(conn, tx, row.Id, status, a, m, ct);
                 final = newStatus;
+                if (newStatus != ImageStatus.Duplicate)
+                {
+                    // The newcomer displaced the group's kept image, which is a duplicate now.
+                    duplicates++;
+                }
+
                 if (await SpansPlacesAsync(conn, tx, groupId, ct))
                 {
                     crossPlace++;
