@@ -21,6 +21,7 @@ internal static class Cli
         root.Subcommands.Add(DbCommands.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(WorkerCommand.Create());
+        root.Subcommands.Add(CurateCommand.Create());
         root.Subcommands.Add(CrawlCommands.Create());
         root.Subcommands.Add(DemoSiteCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }

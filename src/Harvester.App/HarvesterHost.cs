@@ -37,6 +37,7 @@ internal static class HarvesterHost
         builder.Configuration.AddEnvironmentVariables("Harvester__");
         builder.Services.AddHarvesterData(builder.Configuration);
         builder.Services.AddHarvesterCrawling(builder.Configuration);
+        Imaging.ImagingServiceCollectionExtensions.AddHarvesterImaging(builder.Services, builder.Configuration);
         Clustering.ClusteringServiceCollectionExtensions.AddHarvesterClustering(builder.Services, builder.Configuration);
         if (!worker)
         {

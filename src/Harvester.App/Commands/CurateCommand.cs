@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Harvester.Data;
+using Harvester.Imaging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Harvester.App.Commands;
+
+internal static class CurateCommand
+{
+    private static readonly Option<int?> Batch = new("--batch", "-b") { Description = "Images per batch (default Curation:BatchSize)." };
+    private static readonly Option<string?> Profile = new("--profile", "-p") { Description = "Apply this Curation:Profiles entry to every image instead of each crawl job's profile." };
+
+    public static Command Create()
+    {
+        var curate = new Command("curate", "Decode, hash, score and dedupe every fetched image until none is left; prints counts per verdict and reject reason.");
+        curate.Options.Add(Batch);
+        curate.Options.Add(Profile);
+        curate.SetAction((pr, ct) => Cli.Guard(async () =>
+        {
+            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
+            // Only the database and this stage: the other stages' background workers stay off for a one-shot command.
+            var database = host.Services.GetRequiredService<HarvesterDatabase>();
+            await database.StartAsync(migrate: true, ct);
+            try
+            {
+                var options = host.Services.GetRequiredService<IOptions<CurationOptions>>().Value;
+                var service = host.Services.GetRequiredService<CurationService>();
+                var batch = pr.GetValue(Batch) ?? options.BatchSize;
+                var progress = new Progress<CurationBatchResult>(b =>
+                    Console.Error.WriteLine($"batch: {b.Claimed} images, {b.Accepted} accepted, {b.Rejected} rejected, {b.Duplicates} duplicates"));
+                var total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, progress);
+                Console.WriteLine($"Curated {total.Claimed} images: {total.Accepted} accepted, {total.Rejected} rejected, {total.Duplicates} duplicates");
+                if (total.CrossPlaceGroups > 0)
+                {
+                    Console.WriteLine($"Duplicate groups spanning several places: {total.CrossPlaceGroups}");
+                }
+
+                foreach (var (reason, count) in total.RejectReasons.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    Console.WriteLine($"  {reason,-22} {count,8}");
+                }
+            }
+            finally
+            {
+                await database.StopAsync(ct);
+            }
+
+            return 0;
+        }));
+        return curate;
+    }
+}
