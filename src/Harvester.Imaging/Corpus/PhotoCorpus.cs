@@ -247,7 +247,12 @@ public static class PhotoCorpus
                 break;
             }
 
-            Cv2.PutText(image, Ascii(line), new Point(18, y - (lineHeight / 4)), HersheyFonts.HersheySimplex, scale, ink, thickness, LineTypes.AntiAlias);
+            // OpenCvSharp rejects an empty string; a blank line is only vertical space.
+            if (line.Length > 0)
+            {
+                Cv2.PutText(image, Ascii(line), new Point(18, y - (lineHeight / 4)), HersheyFonts.HersheySimplex, scale, ink, thickness, LineTypes.AntiAlias);
+            }
+
             y += lineHeight;
         }
 
