@@ -117,7 +117,7 @@ public sealed class CorpusTests
     [Fact]
     public void Text_image_is_a_photo_free_page_of_dark_lines_on_paper()
     {
-        string[] lines = ["MENU", "Americano 4,500", "Cafe latte 5,000", "Vanilla latte 5,500", "Croissant 4,000", "Scone 3,800"];
+        string[] lines = ["MENU", "", "Americano 4,500", "Cafe latte 5,000", "Vanilla latte 5,500", "Croissant 4,000", "Scone 3,800"];
         var jpeg = PhotoCorpus.RenderTextImage(lines, 600, 800);
 
         Assert.Equal(jpeg, PhotoCorpus.RenderTextImage(lines, 600, 800));

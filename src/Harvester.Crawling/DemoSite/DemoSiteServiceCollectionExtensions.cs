@@ -1,0 +1,13 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Harvester.Crawling.DemoSite;
+
+public static class DemoSiteServiceCollectionExtensions
+{
+    /// <summary>Binds and validates <see cref="DemoSiteOptions"/> from the "DemoSite" section (used by <c>harvester demo-site</c> and the demo).</summary>
+    public static IServiceCollection AddHarvesterDemoSiteOptions(this IServiceCollection services)
+    {
+        services.AddOptions<DemoSiteOptions>().BindConfiguration(DemoSiteOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
+}
