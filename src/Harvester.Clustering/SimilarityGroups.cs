@@ -257,14 +257,19 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
                 groupId = (long)(await insert.ExecuteScalarAsync(ct))!;
             }
 
-            await using var update = new NpgsqlCommand("""
-                UPDATE images SET status = 'duplicate', duplicate_of_id = $1, duplicate_group_id = $2 WHERE id = ANY($3) AND id <> $1;
-                UPDATE images SET duplicate_group_id = $2 WHERE id = $1 AND duplicate_group_id IS NULL;
-                """, conn, tx);
-            update.Parameters.Add(new NpgsqlParameter { Value = kept, NpgsqlDbType = NpgsqlDbType.Bigint });
-            update.Parameters.Add(new NpgsqlParameter { Value = groupId, NpgsqlDbType = NpgsqlDbType.Bigint });
-            update.Parameters.Add(new NpgsqlParameter { Value = g });
-            await update.ExecuteNonQueryAsync(ct);
+            await using (var losers = new NpgsqlCommand(
+                "UPDATE images SET status = 'duplicate', duplicate_of_id = $1, duplicate_group_id = $2 WHERE id = ANY($3) AND id <> $1", conn, tx))
+            {
+                losers.Parameters.Add(new NpgsqlParameter { Value = kept });
+                losers.Parameters.Add(new NpgsqlParameter { Value = groupId });
+                losers.Parameters.Add(new NpgsqlParameter { Value = g });
+                await losers.ExecuteNonQueryAsync(ct);
+            }
+
+            await using var keeper = new NpgsqlCommand("UPDATE images SET duplicate_group_id = $2 WHERE id = $1 AND duplicate_group_id IS NULL", conn, tx);
+            keeper.Parameters.Add(new NpgsqlParameter { Value = kept });
+            keeper.Parameters.Add(new NpgsqlParameter { Value = groupId });
+            await keeper.ExecuteNonQueryAsync(ct);
         }
 
         await tx.CommitAsync(ct);
