@@ -146,8 +146,16 @@ public sealed class Embedder : IDisposable
         var buffer = ArrayPool<float>.Shared.Rent(Math.Max(1, images.Count) * per);
         try
         {
-            Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = _decodeParallelism, CancellationToken = ct },
-                i => Preprocessor.Process(images[i].Span, buffer.AsSpan(i * per, per)));
+            try
+            {
+                Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = _decodeParallelism, CancellationToken = ct },
+                    i => Preprocessor.Process(images[i].Span, buffer.AsSpan(i * per, per)));
+            }
+            catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is HarvesterException) is { } first)
+            {
+                throw new HarvesterException(first.Message, e);
+            }
+
             return Run(buffer.AsMemory(0, images.Count * per), images.Count);
         }
         finally
