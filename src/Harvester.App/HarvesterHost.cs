@@ -39,6 +39,7 @@ internal static class HarvesterHost
         builder.Services.AddHarvesterCrawling(builder.Configuration);
         Imaging.ImagingServiceCollectionExtensions.AddHarvesterImaging(builder.Services, builder.Configuration);
         Clustering.ClusteringServiceCollectionExtensions.AddHarvesterClustering(builder.Services, builder.Configuration);
+        Inference.InferenceServiceCollectionExtensions.AddHarvesterInference(builder.Services, builder.Configuration);
         if (!worker)
         {
             var loops = builder.Services
