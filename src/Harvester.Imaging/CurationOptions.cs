@@ -22,7 +22,7 @@ public sealed class CurationOptions
 
     /// <summary>Near duplicate: pHash Hamming distance at most this (0..64).</summary>
     [Range(0, 64)]
-    public int HammingRadius { get; set; } = 8;
+    public int HammingRadius { get; set; } = 6;
 
     /// <summary>When set, a pHash match must also have a dHash distance at most this (a second opinion).</summary>
     [Range(0, 64)]

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Harvester.Data;
+using Harvester.Imaging;
+using Harvester.Imaging.Corpus;
+using Harvester.Testing;
+using Npgsql;
+using NpgsqlTypes;
+using OpenCvSharp;
+
+// Curation benchmarks: near-duplicate precision/recall per Hamming radius and transform, throughput against
+// sharp-phash on the same files, and the pgvector Hamming lookup at 1M hashes.
+//   dotnet run -c Release --project bench/Harvester.Bench.Curation -- dedupe|throughput|lookup|all [options]
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var mode = args.FirstOrDefault() ?? "all";
+int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
+var modelsRoot = Environment.GetEnvironmentVariable("HARVESTER_MODELS_DIR") is { Length: > 0 } m ? m : Path.Combine(RepoRoot(), ".harvester", "models");
+
+if (mode is "dedupe" or "all")
+{
+    Dedupe(Arg("--photos", 300), Arg("--distractors", 150));
+}
+
+if (mode is "throughput" or "all")
+{
+    Throughput(Arg("--images", 300), Arg("--runs", 3), modelsRoot);
+}
+
+if (mode is "lookup" or "all")
+{
+    await LookupAsync(Arg("--rows", 1_000_000), Arg("--queries", 1000));
+}
+
+return 0;
+
+static string RepoRoot()
+{
+    var d = new DirectoryInfo(AppContext.BaseDirectory);
+    while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
+    {
+        d = d.Parent;
+    }
+
+    return d?.FullName ?? throw new InvalidOperationException("Run from inside the Harvester checkout.");
+}
+
+static ulong Hash(ImageDecoder decoder, byte[] bytes)
+{
+    using var d = decoder.Decode(bytes);
+    return PerceptualHash.PHash(d.Pixels);
+}
+
+static void Dedupe(int photoCount, int distractorCount)
+{
+    var all = PhotoCorpus.Distinct(photoCount + distractorCount);
+    if (all.Count < photoCount + distractorCount)
+    {
+        Console.WriteLine($"corpus has {all.Count} photos; using {Math.Min(photoCount, all.Count)} + the rest as distractors");
+    }
+
+    var photos = all.Take(photoCount).ToList();
+    var distractors = all.Skip(photoCount).ToList();
+    var decoder = new ImageDecoder(new CurationOptions());
+    var kinds = Enum.GetValues<VariantKind>();
+    var originals = new ulong[photos.Count];
+    var variants = new Dictionary<VariantKind, ulong[]>();
+    foreach (var k in kinds)
+    {
+        variants[k] = new ulong[photos.Count];
+    }
+
+    var sw = Stopwatch.StartNew();
+    Parallel.For(0, photos.Count, i =>
+    {
+        var jpeg = PhotoCorpus.RenderJpeg(photos[i], 640);
+        originals[i] = Hash(decoder, jpeg);
+        foreach (var k in kinds)
+        {
+            variants[k][i] = Hash(decoder, PhotoCorpus.Variant(jpeg, k, i));
+        }
+    });
+    var distractorHashes = distractors.AsParallel().AsOrdered().Select(p => Hash(decoder, PhotoCorpus.RenderJpeg(p, 640))).ToArray();
+    Console.WriteLine($"\n## Near-duplicate pairs: {photos.Count} photos x {kinds.Length} transforms + {distractors.Count} distractors (hashed in {sw.Elapsed.TotalSeconds:F1} s)\n");
+
+    // Negatives for a transform: every pair of different photos among originals, that transform's copies and the distractors.
+    int[] radii = [0, 2, 4, 6, 8, 10, 12, 14, 16];
+    Console.WriteLine("| transform | " + string.Join(" | ", radii.Select(r => $"r={r} P / R")) + " |");
+    Console.WriteLine("|---|" + string.Join("|", radii.Select(_ => "---")) + "|");
+    var mild = new[] { VariantKind.JpegQuality, VariantKind.Resize, VariantKind.Brightness, VariantKind.Contrast, VariantKind.Png, VariantKind.WebP };
+    var totals = radii.ToDictionary(r => r, _ => (Tp: 0L, Fp: 0L, Pos: 0L));
+    foreach (var k in kinds)
+    {
+        var cells = new List<string>();
+        foreach (var r in radii)
+        {
+            var (tp, fp) = Count(originals, variants[k], distractorHashes, r);
+            cells.Add($"{Precision(tp, fp):F3} / {(double)tp / photos.Count:F3}");
+            if (mild.Contains(k))
+            {
+                var t = totals[r];
+                totals[r] = (t.Tp + tp, t.Fp + fp, t.Pos + photos.Count);
+            }
+        }
+
+        Console.WriteLine($"| {k} | {string.Join(" | ", cells)} |");
+    }
+
+    Console.WriteLine($"| **mild (re-encode, resize, brightness, contrast)** | {string.Join(" | ", radii.Select(r => $"{Precision(totals[r].Tp, totals[r].Fp):F3} / {(double)totals[r].Tp / totals[r].Pos:F3}"))} |");
+}
+
+static double Precision(long tp, long fp) => tp + fp == 0 ? 1 : (double)tp / (tp + fp);
+
+static (long Tp, long Fp) Count(ulong[] originals, ulong[] copies, ulong[] distractors, int radius)
+{
+    long tp = 0, fp = 0;
+    var n = originals.Length;
+    for (var i = 0; i < n; i++)
+    {
+        if (PerceptualHash.Hamming(originals[i], copies[i]) <= radius)
+        {
+            tp++;
+        }
+    }
+
+    // Items from different photos: originals, copies and distractors, every cross pair once.
+    var items = new List<(int Photo, ulong Hash)>();
+    items.AddRange(originals.Select((h, i) => (i, h)));
+    items.AddRange(copies.Select((h, i) => (i, h)));
+    items.AddRange(distractors.Select((h, i) => (n + i, h)));
+    for (var a = 0; a < items.Count; a++)
+    {
+        for (var b = a + 1; b < items.Count; b++)
+        {
+            if (items[a].Photo != items[b].Photo && PerceptualHash.Hamming(items[a].Hash, items[b].Hash) <= radius)
+            {
+                fp++;
+            }
+        }
+    }
+
+    return (tp, fp);
+}
+
+static void Throughput(int count, int runs, string modelsRoot)
+{
+    var dir = Path.Combine(Path.GetTempPath(), "harvester-bench-curation");
+    Directory.CreateDirectory(dir);
+    foreach (var f in Directory.GetFiles(dir))
+    {
+        File.Delete(f);
+    }
+
+    var photos = PhotoCorpus.Distinct(count);
+    // 640x480 JPEGs (quality 90), the size review photos arrive at and benchmark-notes' sharp-phash figure.
+    for (var i = 0; i < photos.Count; i++)
+    {
+        using var src = Cv2.ImDecode(PhotoCorpus.RenderJpeg(photos[i], 1024), ImreadModes.Color);
+        using var sized = new Mat();
+        Cv2.Resize(src, sized, new Size(640, 480), 0, 0, InterpolationFlags.Area);
+        File.WriteAllBytes(Path.Combine(dir, $"{i:D4}.jpg"), sized.ImEncode(".jpg", new ImageEncodingParam(ImwriteFlags.JpegQuality, 90)));
+    }
+
+    var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToArray();
+    var cores = Environment.ProcessorCount;
+    var decoder = new ImageDecoder(new CurationOptions());
+    using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
+    using var full = new ImageAnalyzer(new CurationOptions(), modelsRoot);
+    using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);
+
+    double Run(Action<byte[]> work)
+    {
+        var sw = Stopwatch.StartNew();
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores }, f => work(File.ReadAllBytes(f)));
+        return files.Length / sw.Elapsed.TotalSeconds;
+    }
+
+    var peerDir = Path.Combine(RepoRoot(), "bench", "peers", "curation");
+    double Peer()
+    {
+        var psi = new ProcessStartInfo("node", ["phash.mjs", dir, cores.ToString(CultureInfo.InvariantCulture)])
+        {
+            WorkingDirectory = peerDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException("sharp-phash peer failed: " + err);
+        }
+
+        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        return json.RootElement.GetProperty("imagesPerSecond").GetDouble();
+    }
+
+    var results = new Dictionary<string, List<double>>();
+    void Add(string name, double v) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(v);
+    Run(b => Hash(decoder, b));
+    for (var r = 0; r < runs; r++)
+    {
+        Add("sharp-phash (node, libvips), decode + pHash", Peer());
+        Add("Harvester decode + pHash", Run(b => Hash(decoder, b)));
+        Add("Harvester decode + pHash + dHash + pixel hash + heuristics (no ONNX)", Run(b => plain.Analyze(b)));
+        Add("Harvester ... + BlazeFace", Run(b => facesOnly.Analyze(b)));
+        Add("Harvester ... + BlazeFace + PP-OCRv4 det (full curation)", Run(b => full.Analyze(b)));
+    }
+
+    Console.WriteLine($"\n## Throughput: {files.Length} JPEGs 640x480, {cores} cores, median of {runs} alternating runs\n");
+    Console.WriteLine("| pipeline | images/s (median) | runs | vs sharp-phash |");
+    Console.WriteLine("|---|---|---|---|");
+    var peer = Median(results["sharp-phash (node, libvips), decode + pHash"]);
+    foreach (var (name, values) in results)
+    {
+        var med = Median(values);
+        Console.WriteLine($"| {name} | {med:F1} | {string.Join(", ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} | {med / peer:F2}x |");
+    }
+}
+
+static double Median(List<double> v)
+{
+    var s = v.Order().ToList();
+    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
+}
+
+static async Task LookupAsync(int rows, int queries)
+{
+    var fixture = new PostgresFixture();
+    await fixture.InitializeAsync();
+    try
+    {
+        await using var db = await fixture.CreateDatabaseAsync("bench");
+        var ds = db.DataSource;
+        var random = new Random(42);
+        var stored = new ulong[rows];
+        var sw = Stopwatch.StartNew();
+        await using (var conn = await ds.OpenConnectionAsync())
+        {
+            // Load without the index, then build it once (as a bulk import would).
+            await Exec(conn, "DROP INDEX ix_images_phash_hnsw");
+            await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash) FROM STDIN (FORMAT BINARY)"))
+            {
+                for (var i = 0; i < rows; i++)
+                {
+                    stored[i] = (ulong)random.NextInt64() ^ ((ulong)random.Next(2) << 63);
+                    await copy.StartRowAsync();
+                    await copy.WriteAsync(i.ToString("x64", CultureInfo.InvariantCulture), NpgsqlDbType.Char);
+                    await copy.WriteAsync(1000L, NpgsqlDbType.Bigint);
+                    await copy.WriteAsync("https://example.test/" + i.ToString(CultureInfo.InvariantCulture), NpgsqlDbType.Text);
+                    await copy.WriteAsync("accepted", NpgsqlDbType.Text);
+                    await copy.WriteAsync(PerceptualHash.ToBits(stored[i]), NpgsqlDbType.Bit);
+                }
+
+                await copy.CompleteAsync();
+            }
+
+            var loaded = sw.Elapsed.TotalSeconds;
+            await Exec(conn, "SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = 1");
+            sw.Restart();
+            await Exec(conn, "CREATE INDEX ix_images_phash_hnsw ON images USING hnsw (phash bit_hamming_ops)");
+            var built = sw.Elapsed.TotalSeconds;
+            await Exec(conn, "VACUUM ANALYZE images");
+            Console.WriteLine($"\n## Hamming lookup at {rows:N0} stored hashes (COPY {loaded:F1} s, HNSW build {built:F1} s)\n");
+        }
+
+        Console.WriteLine("| ef_search | p50 ms | p95 ms | p99 ms | planted copy (d<=6) found |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var ef in new[] { 40, 64, 100 })
+        {
+            var times = new List<double>();
+            var found = 0;
+            await using var conn = await ds.OpenConnectionAsync();
+            await Exec(conn, $"SET hnsw.ef_search = {ef}; SET hnsw.iterative_scan = relaxed_order");
+            for (var q = 0; q < queries; q++)
+            {
+                // Query a stored hash with a few bits flipped: a near-duplicate arriving at ingest.
+                var target = stored[random.Next(rows)];
+                var query = target;
+                for (var f = random.Next(1, 7); f > 0; f--)
+                {
+                    query ^= 1UL << random.Next(64);
+                }
+
+                var t = Stopwatch.GetTimestamp();
+                var near = await CurationService.NearestAsync(conn, null, query, 10, -1, CancellationToken.None);
+                times.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                if (near.Any(n => n.Distance == PerceptualHash.Hamming(query, target) || n.Distance < PerceptualHash.Hamming(query, target)))
+                {
+                    found++;
+                }
+            }
+
+            times.Sort();
+            Console.WriteLine($"| {ef} | {times[times.Count / 2]:F2} | {times[(int)(times.Count * 0.95)]:F2} | {times[(int)(times.Count * 0.99)]:F2} | {(double)found / queries:P1} |");
+        }
+    }
+    finally
+    {
+        await fixture.DisposeAsync();
+    }
+}
+
+static async Task Exec(NpgsqlConnection conn, string sql)
+{
+    await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
+    await cmd.ExecuteNonQueryAsync();
+}
