@@ -33,9 +33,9 @@ internal static class DemoSiteCommand
             var photos = truth.Places.Sum(p => p.Photos.Count) + truth.ShopCategories.Sum(c => c.Products.Sum(p => p.Reviews.Sum(r => r.Photos.Count)));
             Console.WriteLine($"Demo site on {site.BaseUrl} (seed {options.Seed}, faults {(options.Faults ? "on" : "off")})");
             Console.WriteLine($"  {truth.Queries.Count} queries, {truth.Places.Count} places, {truth.ShopCategories.Sum(c => c.Products.Count)} products, {photos} photos");
-            Console.WriteLine($"  map:   {site.Url("/map/search/" + Uri.EscapeDataString(truth.Queries[0].Query))}");
+            Console.WriteLine($"  map:   {site.Url("/map/search/" + Uri.EscapeDataString(truth.Queries[0].Query)).AbsoluteUri}");
             Console.WriteLine($"  shop:  {site.Url("/store")}");
-            Console.WriteLine($"  truth: {site.Url("/__truth?query=" + Uri.EscapeDataString(truth.Queries[0].Query))}");
+            Console.WriteLine($"  truth: {site.Url("/__truth?query=" + Uri.EscapeDataString(truth.Queries[0].Query)).AbsoluteUri}");
             Console.WriteLine("Press Ctrl+C to stop.");
             try
             {
