@@ -48,15 +48,15 @@ public sealed class CrawlService(
             cmd.Parameters.Add(new NpgsqlParameter { Value = siteId });
             cmd.Parameters.Add(new NpgsqlParameter { Value = spec.Name ?? $"{spec.Site}: {queries.Count} queries" });
             cmd.Parameters.Add(new NpgsqlParameter { Value = queries.Select(q => q.Query).ToArray() });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(spec with { BaseUrl = baseUrl.ToString() }, FrontierStore.Json) });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(spec with { BaseUrl = baseUrl.AbsoluteUri }, FrontierStore.Json) });
             cmd.Parameters.Add(new NpgsqlParameter { Value = spec.Profile });
             jobId = (long)(await cmd.ExecuteScalarAsync(ct))!;
         }
 
         var seeds = queries.Select(q => site.Kind == SiteKind.Map
-            ? new NewFrontierItem(FrontierKind.Search, SiteEngine.Expand(site.SearchUrl.Length > 0 ? site.SearchUrl : "{base}#search={query}", baseUrl, query: q.Query).ToString(),
+            ? new NewFrontierItem(FrontierKind.Search, SiteEngine.Expand(site.SearchUrl.Length > 0 ? site.SearchUrl : "{base}#search={query}", baseUrl, query: q.Query).AbsoluteUri,
                 new FrontierContext { Query = q.Query, Neighbourhood = q.Neighbourhood, Category = q.Category, PhotoType = spec.PhotoType })
-            : new NewFrontierItem(FrontierKind.Category, SiteEngine.Expand(site.CategoryUrl, baseUrl, category: q.Query).ToString(),
+            : new NewFrontierItem(FrontierKind.Category, SiteEngine.Expand(site.CategoryUrl, baseUrl, category: q.Query).AbsoluteUri,
                 new FrontierContext { Query = q.Query, Category = q.Category ?? q.Query })).ToList();
         await frontier.EnqueueAsync(jobId, seeds, ct);
         return jobId;
@@ -247,8 +247,10 @@ public sealed class CrawlService(
 
     private async Task PlaceAsync(JobRun run, ClaimedItem item, IPage page, Uri url, CancellationToken ct)
     {
-        var (place, photos, note) = await engine.PlaceAsync(page, run.SiteName, run.Site, url, item.Context, run.Spec.PhotosPerPlace, ct);
+        // The place is recorded even when its photos then fail to load: its metadata is worth keeping.
+        var place = await engine.OpenPlaceAsync(page, run.SiteName, run.Site, url, item.Context, ct);
         var placeId = await store.UpsertPlaceAsync(run.SiteId, place, ct);
+        var (photos, note) = await engine.PlacePhotosAsync(page, run.SiteName, run.Site, item.Context, run.Spec.PhotosPerPlace, ct);
         var children = photos.Select(p => new NewFrontierItem(FrontierKind.Photo, p.Url.AbsoluteUri,
             item.Context with { PlaceId = placeId, PageUrl = page.Url, PhotoType = p.PhotoType ?? item.Context.PhotoType }, item.Id, 10)).ToList();
         await CompleteWithChildrenAsync(run.JobId, item, children, note, ct);

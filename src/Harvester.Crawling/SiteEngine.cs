@@ -66,26 +66,31 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
         return (links.Take(cap).Select(l =>
         {
             var id = l.ExternalId ?? (placeIdPattern?.Match(l.Url) is { Success: true } m ? m.Groups["id"].Value : null);
-            var url = site.PlaceUrlTemplate.Length > 0 && id is not null ? Expand(site.PlaceUrlTemplate, baseUrl, id: id).ToString() : l.Url;
+            var url = site.PlaceUrlTemplate.Length > 0 && id is not null ? Expand(site.PlaceUrlTemplate, baseUrl, id: id).AbsoluteUri : l.Url;
             return l with { Url = url, ExternalId = id };
         }).Where(l => Uri.TryCreate(l.Url, UriKind.Absolute, out _)).ToList(), false);
     }
 
     // ---------------- map: place page and its photos ----------------
 
-    public async Task<(PlaceInfo Place, IReadOnlyList<FoundPhoto> Photos, string? Note)> PlaceAsync(
-        IPage page, string siteName, SiteDefinition site, Uri url, FrontierContext context, int cap, CancellationToken ct)
+    /// <summary>Opens a place page and reads what it says about the place.</summary>
+    public async Task<PlaceInfo> OpenPlaceAsync(IPage page, string siteName, SiteDefinition site, Uri url, FrontierContext context, CancellationToken ct)
     {
         await GotoAsync(page, url, ct);
         var pageUrl = new Uri(page.Url);
         var id = MatchId(site.PlaceIdPattern, page.Url) ?? MatchId(site.PlaceIdPattern, url.ToString())
             ?? throw new CrawlPageException($"adapter {siteName}: PlaceIdPattern '{site.PlaceIdPattern}' found no place id in {page.Url}", true);
         var name = await ReadAsync(page, site.PlaceName) ?? "";
-        var place = new PlaceInfo(
+        return new PlaceInfo(
             id, name.Trim(), (await ReadAsync(page, site.PlaceCategory))?.Trim() ?? context.Category, context.Neighbourhood, context.Query,
             (await ReadAsync(page, site.PlaceAddress))?.Trim(),
-            ParseDouble(await ReadAsync(page, site.PlaceLatitude)), ParseDouble(await ReadAsync(page, site.PlaceLongitude)), pageUrl.ToString());
+            ParseDouble(await ReadAsync(page, site.PlaceLatitude)), ParseDouble(await ReadAsync(page, site.PlaceLongitude)), pageUrl.AbsoluteUri);
+    }
 
+    /// <summary>From an open place page: the photo tab, the type filter, then the lazy grid until the cap.</summary>
+    public async Task<(IReadOnlyList<FoundPhoto> Photos, string? Note)> PlacePhotosAsync(
+        IPage page, string siteName, SiteDefinition site, FrontierContext context, int cap, CancellationToken ct)
+    {
         if (site.PhotoTab.Length > 0)
         {
             var tab = page.Locator(site.PhotoTab).First;
@@ -111,7 +116,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
             }
             catch (TimeoutException)
             {
-                return (place, [], $"no '{context.PhotoType}' filter on this place's photo page");
+                return ([], $"no '{context.PhotoType}' filter on this place's photo page");
             }
 
             var href = await chip.GetAttributeAsync("href");
@@ -148,7 +153,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
         {
             if (site.PhotoEmpty.Length > 0 && await page.Locator(site.PhotoEmpty).CountAsync() > 0)
             {
-                return (place, [], "the place has no photos");
+                return ([], "the place has no photos");
             }
 
             throw new CrawlPageException(
@@ -156,7 +161,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
                 false);
         }
 
-        return (place, found.Take(cap).ToList(), null);
+        return (found.Take(cap).ToList(), null);
     }
 
     // ---------------- shop: category → ranked products ----------------
@@ -233,7 +238,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
         IResponse? response;
         try
         {
-            response = await page.GotoAsync(url.ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.DOMContentLoaded });
+            response = await page.GotoAsync(url.AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.DOMContentLoaded });
         }
         catch (TimeoutException)
         {
@@ -334,7 +339,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
         if (href is not null && !href.StartsWith('#') && !href.StartsWith("javascript", StringComparison.OrdinalIgnoreCase) && Uri.TryCreate(new Uri(page.Url), href, out var url))
         {
             ct.ThrowIfCancellationRequested();
-            var response = await page.GotoAsync(url.ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.DOMContentLoaded });
+            var response = await page.GotoAsync(url.AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.DOMContentLoaded });
             return response is null || response.Ok;
         }
 
