@@ -257,17 +257,20 @@ public static class PhotoCorpus
         }
 
         // A little sensor noise so the image is not a flat synthetic graphic once re-encoded.
-        // Seeded from the text (OpenCV's own RNG is process-global), so the same lines give the same bytes.
-        var grain = new byte[h * w * 3];
-        for (var i = 0; i < grain.Length; i++)
-        {
-            grain[i] = (byte)(random.Next(5) + random.Next(5));
-        }
-
-        using var flat = new Mat(h, w * 3, MatType.CV_8UC1);
+        // Seeded from the text (OpenCV's own RNG is process-global), so the same lines give the same bytes; a small
+        // grain tile repeated over the page keeps rendering cheap.
+        const int grainSide = 128;
+        var grain = new byte[grainSide * grainSide * 3];
+        random.NextBytes(grain);
+        using var flat = new Mat(grainSide, grainSide * 3, MatType.CV_8UC1);
         flat.SetArray(grain);
-        using var noise = flat.Reshape(3);
-        Cv2.Add(image, noise, image);
+        using var tile = flat.Reshape(3);
+        using var scaledTile = new Mat();
+        tile.ConvertTo(scaledTile, MatType.CV_8UC3, 9.0 / 255);
+        using var noise = new Mat();
+        Cv2.Repeat(scaledTile, (h / grainSide) + 1, (w / grainSide) + 1, noise);
+        using var cropped = new Mat(noise, new Rect(0, 0, w, h));
+        Cv2.Add(image, cropped, image);
         Cv2.Subtract(image, new Scalar(4, 4, 4), image);
         return EncodeJpeg(image, 88);
     }
