@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Harvester.Bench;
+using Harvester.Core;
+using Harvester.Crawling;
+using Harvester.Crawling.DemoSite;
+using Harvester.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+// Crawl benchmark: Harvester and Crawlee's PlaywrightCrawler crawl the same demo site (served by a separate process),
+// alternating, with the same Chromium, concurrency and caps. Prints places/min, photos/min, peak PSS and browsers.
+//   dotnet run -c Release --project bench/Harvester.Bench.Crawl -- --queries 16 --places 20 --photos 10 --runs 3
+if (args.Length > 0 && args[0] == "--serve")
+{
+    await using var site = await DemoSite.StartAsync(new DemoSiteOptions
+    {
+        Faults = false,
+        PlacesPerQuery = int.Parse(args[1], CultureInfo.InvariantCulture),
+        PhotosPerPlace = int.Parse(args[2], CultureInfo.InvariantCulture),
+        Categories = ["카페"],
+    }, NullLoggerFactory.Instance, CancellationToken.None);
+    Console.WriteLine(site.BaseUrl);
+    await Console.In.ReadToEndAsync();
+    return 0;
+}
+
+int Arg(string name, int def) => Array.IndexOf(args, name) is var i and >= 0 ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : def;
+var queriesN = Arg("--queries", 16);
+var places = Arg("--places", 20);
+var photos = Arg("--photos", 10);
+var runs = Arg("--runs", 3);
+var pageConcurrency = Arg("--pages", 3);
+var downloads = Arg("--downloads", 8);
+var repo = FindRepo();
+var peerScript = Path.Combine(repo, "bench", "peers", "crawl", "crawlee-crawl.mjs");
+if (!File.Exists(Path.Combine(repo, "bench", "peers", "crawl", "node_modules", "crawlee", "package.json")))
+{
+    Console.Error.WriteLine("Install the peer first: (cd bench/peers/crawl && npm install)");
+    return 2;
+}
+
+var queries = DemoSiteOptions.DefaultNeighbourhoods.Take(queriesN).Select(n => n + " 카페").ToArray();
+
+// The demo site runs in its own process so that neither crawler's memory includes it.
+var self = Environment.ProcessPath!;
+var selfArgs = self.EndsWith("dotnet", StringComparison.Ordinal) ? $"\"{typeof(Program).Assembly.Location}\" " : "";
+using var server = Process.Start(new ProcessStartInfo(self, $"{selfArgs}--serve {Math.Max(places, 30)} {Math.Max(photos, 14)}")
+{
+    RedirectStandardOutput = true,
+    RedirectStandardInput = true,
+    UseShellExecute = false,
+})!;
+var baseUrl = (await server.StandardOutput.ReadLineAsync())!.Trim().TrimEnd('/');
+
+var root = Path.Combine(Path.GetTempPath(), "harvester-bench-crawl-" + Guid.NewGuid().ToString("N")[..8]);
+var pgOptions = new PostgreSqlOptions { Fsync = false };
+var cluster = new EmbeddedPostgres(pgOptions, root, NullLogger.Instance);
+await cluster.StartAsync(CancellationToken.None);
+
+Console.WriteLine($"Crawl benchmark: {queries.Length} queries x {places} places x {photos} photos; {pageConcurrency} pages, {downloads} downloads at once; demo site {baseUrl} (faults off)");
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {DateTime.UtcNow:yyyy-MM-dd}");
+var rows = new List<(string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers)>();
+try
+{
+    for (var r = 0; r < runs; r++)
+    {
+        rows.Add(await RunHarvesterAsync(r));
+        rows.Add(await RunCrawleeAsync(r));
+        var h = rows[^2];
+        var c = rows[^1];
+        Console.WriteLine($"run {r + 1}: harvester {h.Seconds:0.0}s {h.Photos} photos {h.PeakRss / 1048576} MiB | crawlee {c.Seconds:0.0}s {c.Photos} photos {c.PeakRss / 1048576} MiB");
+    }
+}
+finally
+{
+    server.StandardInput.Close();
+    await server.WaitForExitAsync();
+    await cluster.StopAsync(CancellationToken.None);
+    try { Directory.Delete(root, true); } catch (IOException) { }
+}
+
+Console.WriteLine();
+Console.WriteLine($"{"crawler",-10} {"runs",4} {"median s",9} {"places/min",11} {"photos/min",11} {"peak PSS MiB",13} {"browsers",9}");
+foreach (var g in rows.GroupBy(x => x.Who))
+{
+    var sec = Median(g.Select(x => x.Seconds));
+    var pl = Median(g.Select(x => x.Places * 60.0 / x.Seconds));
+    var ph = Median(g.Select(x => x.Photos * 60.0 / x.Seconds));
+    var rss = Median(g.Select(x => x.PeakRss / 1048576.0));
+    Console.WriteLine($"{g.Key,-10} {g.Count(),4} {sec,9:0.0} {pl,11:0.0} {ph,11:0.0} {rss,13:0} {g.Max(x => x.Browsers),9}");
+}
+
+var hr = Median(rows.Where(x => x.Who == "harvester").Select(x => x.Photos * 60.0 / x.Seconds));
+var cr = Median(rows.Where(x => x.Who == "crawlee").Select(x => x.Photos * 60.0 / x.Seconds));
+Console.WriteLine($"photos/min ratio harvester/crawlee: {hr / cr:0.00}x");
+return 0;
+
+async Task<(string, double, int, int, long, int)> RunHarvesterAsync(int run)
+{
+    var dbName = $"bench_{run}_{Guid.NewGuid():N}"[..20];
+    await using (var admin = new NpgsqlConnection(cluster.ConnectionString("postgres")))
+    {
+        await admin.OpenAsync();
+        await using var create = new NpgsqlCommand($"CREATE DATABASE {dbName}", admin);
+        await create.ExecuteNonQueryAsync();
+    }
+
+    var configuration = new ConfigurationBuilder()
+        .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+        .AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Harvester"] = cluster.ConnectionString(dbName),
+            ["Storage:Root"] = Path.Combine(root, "run" + run),
+            ["Crawler:PageConcurrency"] = pageConcurrency.ToString(CultureInfo.InvariantCulture),
+            ["Crawler:DownloadConcurrency"] = downloads.ToString(CultureInfo.InvariantCulture),
+            ["Crawler:PerHostRequestsPerSecond"] = "1000",
+            ["Crawler:PerHostConcurrency"] = "64",
+        })
+        .Build();
+    var services = new ServiceCollection()
+        .AddSingleton<IConfiguration>(configuration)
+        .AddLogging(b => b.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.EntityFrameworkCore", LogLevel.None).AddSimpleConsole())
+        .AddHarvesterData(configuration)
+        .AddHarvesterCrawling(configuration)
+        .BuildServiceProvider();
+    var database = services.GetRequiredService<HarvesterDatabase>();
+    await database.StartAsync(migrate: true, CancellationToken.None);
+    var crawler = services.GetRequiredService<CrawlService>();
+    await using var memory = new ProcessTreeMemory(Environment.ProcessId, TimeSpan.FromMilliseconds(200), server.Id);
+    var sw = Stopwatch.StartNew();
+    var job = await crawler.CreateJobAsync(new CrawlJobSpec { Site = "demo-map", BaseUrl = baseUrl, Queries = queries, PlacesPerQuery = places, PhotosPerPlace = photos }, CancellationToken.None);
+    var summary = await crawler.RunJobAsync(job, CancellationToken.None);
+    sw.Stop();
+    var browsers = services.GetRequiredService<BrowserHost>().BrowsersLaunched;
+    await memory.DisposeAsync();
+    await services.GetRequiredService<BrowserHost>().DisposeAsync();
+    await database.StopAsync(CancellationToken.None);
+    await services.DisposeAsync();
+    return ("harvester", sw.Elapsed.TotalSeconds, summary.Places, summary.PhotosStored, memory.PeakBytes, browsers);
+}
+
+async Task<(string, double, int, int, long, int)> RunCrawleeAsync(int run)
+{
+    var outDir = Path.Combine(root, "crawlee" + run);
+    var psi = new ProcessStartInfo("node", [peerScript, "--base", baseUrl, "--queries", string.Join('|', queries),
+        "--places", places.ToString(CultureInfo.InvariantCulture), "--photos", photos.ToString(CultureInfo.InvariantCulture),
+        "--pages", pageConcurrency.ToString(CultureInfo.InvariantCulture), "--downloads", downloads.ToString(CultureInfo.InvariantCulture), "--out", outDir])
+    {
+        RedirectStandardOutput = true,
+        UseShellExecute = false,
+        WorkingDirectory = Path.GetDirectoryName(peerScript)!,
+    };
+    psi.Environment["CRAWLEE_STORAGE_DIR"] = Path.Combine(root, "crawlee-storage" + run);
+    var sw = Stopwatch.StartNew();
+    using var p = Process.Start(psi)!;
+    var memory = new ProcessTreeMemory(p.Id, TimeSpan.FromMilliseconds(200));
+    var output = await p.StandardOutput.ReadToEndAsync();
+    await p.WaitForExitAsync();
+    sw.Stop();
+    await memory.DisposeAsync();
+    var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{'));
+    using var doc = JsonDocument.Parse(last);
+    return ("crawlee", sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers);
+}
+
+static double Median(IEnumerable<double> xs)
+{
+    var a = xs.Order().ToArray();
+    return a.Length == 0 ? double.NaN : a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+}
+
+static string FindRepo()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Harvester.sln")))
+    {
+        dir = dir.Parent;
+    }
+
+    return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
+}
