@@ -86,12 +86,19 @@ public sealed class EmbedService(
         var failed = new List<(long Id, string Reason)>();
         var decodeTime = new Stopwatch();
         var inferTime = new Stopwatch();
-        var buffer = ArrayPool<float>.Shared.Rent(Math.Min(o.BatchSize, ids.Count) * per);
+        var chunkSize = Math.Min(o.BatchSize, ids.Count);
+        // Two pooled buffers: the next chunk is decoded while the current one runs through the model.
+        var buffers = new[] { ArrayPool<float>.Shared.Rent(chunkSize * per), ArrayPool<float>.Shared.Rent(chunkSize * per) };
+        Task<float[][]>? running = null;
+        List<long>? runningIds = null;
         try
         {
+            var which = 0;
             for (var start = 0; start < ids.Count; start += o.BatchSize)
             {
                 var chunk = ids.Skip(start).Take(o.BatchSize).ToArray();
+                var buffer = buffers[which];
+                which ^= 1;
                 decodeTime.Start();
                 var errors = new string?[chunk.Length];
                 await Parallel.ForAsync(0, chunk.Length, new ParallelOptions { MaxDegreeOfParallelism = o.EffectiveDecodeParallelism, CancellationToken = ct },
@@ -135,16 +142,36 @@ public sealed class EmbedService(
                 }
 
                 decodeTime.Stop();
+                if (running is not null)
+                {
+                    inferTime.Start();
+                    vectors.AddRange(await running);
+                    inferTime.Stop();
+                    okIds.AddRange(runningIds!);
+                }
+
+                var count = n;
+                running = Task.Run(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct);
+                runningIds = batchIds;
+            }
+
+            if (running is not null)
+            {
                 inferTime.Start();
-                var output = embedder.Run(buffer.AsMemory(0, n * per), n);
+                vectors.AddRange(await running);
                 inferTime.Stop();
-                okIds.AddRange(batchIds);
-                vectors.AddRange(output);
+                okIds.AddRange(runningIds!);
             }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(buffer);
+            if (running is not null)
+            {
+                await running.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            ArrayPool<float>.Shared.Return(buffers[0]);
+            ArrayPool<float>.Shared.Return(buffers[1]);
         }
 
         foreach (var v in vectors)
