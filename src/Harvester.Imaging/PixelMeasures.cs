@@ -20,11 +20,15 @@ public static class PixelMeasures
         return new PixelScores(Sharpness(grey), Cv2.Mean(grey).Val0, dark, bright, entropy, Colorfulness(bgr));
     }
 
-    /// <summary>Variance of the Laplacian of the grey image scaled to a long side of <see cref="SharpnessSize"/>.</summary>
+    /// <summary>
+    /// Variance of the Laplacian of the grey image, brought down to a long side of at most <see cref="SharpnessSize"/>
+    /// so large photos are judged at a common scale. Smaller images are measured as they are: upscaling would
+    /// manufacture blur and reject sharp small photos as blurry (smallness has its own reason, too-small).
+    /// </summary>
     public static double Sharpness(Mat grey)
     {
         var longSide = Math.Max(grey.Width, grey.Height);
-        var scale = (double)SharpnessSize / longSide;
+        var scale = Math.Min(1.0, (double)SharpnessSize / longSide);
         using var norm = new Mat();
         Cv2.Resize(grey, norm, new Size(Math.Max(1, (int)Math.Round(grey.Width * scale)), Math.Max(1, (int)Math.Round(grey.Height * scale))), 0, 0,
             scale < 1 ? InterpolationFlags.Area : InterpolationFlags.Linear);

@@ -56,6 +56,18 @@ public sealed class HeuristicTests
     }
 
     [Fact]
+    public void A_small_sharp_photo_is_not_called_blurry()
+    {
+        // Upscaling to the analysis size would smear it; smallness is judged by its own reason.
+        using var photo = TestImages.Read(TestImages.Landscape);
+        using var small = TestImages.Scaled(photo, 340);
+        using var blurred = new Mat();
+        Cv2.GaussianBlur(small, blurred, new Size(0, 0), 3);
+        Assert.DoesNotContain("blurry", Reasons(Analyze(small)));
+        Assert.Contains("blurry", Reasons(Analyze(blurred)));
+    }
+
+    [Fact]
     public void Darkened_and_washed_out_copies_are_too_dark_and_too_bright()
     {
         using var photo = TestImages.Read(TestImages.Chelsea);
