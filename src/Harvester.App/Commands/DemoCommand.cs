@@ -1,28 +1,228 @@
 using System.CommandLine;
+using System.Diagnostics;
+using Harvester.Clustering;
+using Harvester.Crawling;
+using Harvester.Crawling.DemoSite;
 using Harvester.Data;
+using Harvester.Imaging;
+using Harvester.Imaging.Rendering;
+using Harvester.Inference;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Harvester.App.Commands;
 
+/// <summary>
+/// <c>harvester demo</c>: the main job end to end on embedded defaults — the local demo site is crawled (map places by
+/// neighbourhood × category, shop products by category), curated, embedded, searched and clustered, and the outputs a
+/// person wants to look at are written and listed. It works in its own database (harvester_demo), rebuilt each run.
+/// </summary>
 internal static class DemoCommand
 {
+    private const string DemoDatabase = "harvester_demo";
+
     public static Command Create()
     {
-        var demo = new Command("demo", "Run the main job end to end on embedded defaults and show what each stage did.");
+        var queries = new Option<int>("--neighbourhoods") { Description = "Neighbourhoods to search (× the category 카페).", DefaultValueFactory = _ => 4 };
+        var places = new Option<int>("--places") { Description = "Places per search.", DefaultValueFactory = _ => 8 };
+        var photos = new Option<int>("--photos") { Description = "Photos per place.", DefaultValueFactory = _ => 8 };
+        var demo = new Command("demo", "Run the main job end to end on embedded defaults (demo site → crawl → curate → embed → search → cluster) and show what each stage did.")
+        {
+            queries, places, photos,
+        };
         demo.SetAction((pr, ct) => Cli.Guard(async () =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
-            Console.WriteLine("== Harvester demo ==");
+            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["PostgreSQL:Database"] = DemoDatabase });
+            builder.Services.AddHarvesterDemoSiteOptions();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            using var host = builder.Build();
+            var clock = Stopwatch.StartNew();
+            Console.WriteLine("== Harvester demo: crawl → curate → embed → search → cluster ==");
             await host.StartAsync(ct);
-            Console.WriteLine(database.AppliedMigrations.Count == 0
-                ? "[database] schema up to date"
-                : "[database] applied migrations: " + string.Join(", ", database.AppliedMigrations));
-            await DbCommands.PrintStatusAsync(database, ct);
+            var services = host.Services;
+            var database = services.GetRequiredService<HarvesterDatabase>();
+            await ResetAsync(database, ct);
+            Console.WriteLine(database.IsEmbedded
+                ? $"[database] embedded PostgreSQL {database.Cluster!.DataDir}, database {DemoDatabase} (rebuilt), pgvector {database.VectorVersion}"
+                : $"[database] configured server (ConnectionStrings:Harvester), pgvector {database.VectorVersion}");
+
+            var siteOptions = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
+            await using var site = await DemoSite.StartAsync(siteOptions, services.GetRequiredService<ILoggerFactory>(), ct);
+            Console.WriteLine($"[demo site] {site.BaseUrl} — real photographs, duplicates and injected faults (429/500, slow, redirect, broken, truncated, HTML-as-JPEG, oversize, a hanging grid, robots.txt)");
+
+            // Crawl: map places by neighbourhood × category, and shop products by category.
+            var crawler = services.GetRequiredService<CrawlService>();
+            var neighbourhoods = site.Truth.Queries.Select(q => q.Neighbourhood).Distinct().Take(pr.GetValue(queries)).ToArray();
+            var mapJob = await crawler.CreateJobAsync(new CrawlJobSpec
+            {
+                Site = "demo-map",
+                Name = "demo: cafes by neighbourhood",
+                BaseUrl = site.BaseUrl.AbsoluteUri,
+                Neighbourhoods = neighbourhoods,
+                Categories = ["카페"],
+                PlacesPerQuery = pr.GetValue(places),
+                PhotosPerPlace = pr.GetValue(photos),
+                Profile = "place-interior",
+            }, ct);
+            var map = await crawler.RunJobAsync(mapJob, ct);
+            CrawlCommands.PrintSummary(map);
+            var shopJob = await crawler.CreateJobAsync(new CrawlJobSpec
+            {
+                Site = "demo-shop",
+                Name = "demo: top products' review photos",
+                BaseUrl = site.BaseUrl.AbsoluteUri,
+                Categories = site.Truth.ShopCategories.Select(c => c.Slug).Take(2).ToArray(),
+                ProductsPerCategory = 4,
+                ReviewsPerProduct = 6,
+                Profile = "product-review",
+            }, ct);
+            var shop = await crawler.RunJobAsync(shopJob, ct);
+            CrawlCommands.PrintSummary(shop);
+            await services.GetRequiredService<BrowserHost>().DisposeAsync();
+
+            // Curate: exact and perceptual dedupe, then the detector heuristics of each job's profile.
+            var curation = await services.GetRequiredService<CurationService>().RunUntilDoneAsync(64, null, ct);
+            Console.WriteLine($"[curate] {curation.Claimed} images: {curation.Accepted} accepted, {curation.Rejected} rejected, {curation.Duplicates} duplicates ({curation.CrossPlaceGroups} photos shared across places)");
+            foreach (var (reason, count) in curation.RejectReasons.OrderByDescending(r => r.Value))
+            {
+                Console.WriteLine($"  {count,5}  {reason}");
+            }
+
+            // Embed the accepted images.
+            var embedder = services.GetRequiredService<EmbedService>();
+            var embedded = 0;
+            var embedClock = Stopwatch.StartNew();
+            string model = services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
+            while (true)
+            {
+                var r = await embedder.RunOnceAsync(null, 64, ct);
+                if (r.Claimed == 0)
+                {
+                    break;
+                }
+
+                model = r.Model;
+                embedded += r.Embedded;
+            }
+
+            Console.WriteLine($"[embed] {embedded} vectors with {model} in {embedClock.Elapsed.TotalSeconds:F1} s");
+
+            var outDir = Path.Combine(services.GetRequiredService<IOptions<Core.StorageOptions>>().Value.ResolveOutputRoot(), "demo");
+            Directory.CreateDirectory(outDir);
+            string? sheetPath = null;
+            if (embedded > 0)
+            {
+                sheetPath = await NearestNeighboursAsync(services, database, outDir, ct);
+            }
+
+            // Cluster, choosing k by the silhouette sweep, and compare with the photos' true sources.
+            string? galleryPath = null;
+            if (embedded >= 4)
+            {
+                var run = await services.GetRequiredService<ClusteringService>().RunAsync(new ClusterRequest { K = 0, WriteGallery = true }, ct);
+                ClusterCommands.PrintRun(run);
+                galleryPath = run.GalleryPath;
+                var labels = await TruthLabelsAsync(database, site.Truth, ct);
+                var external = await services.GetRequiredService<ClusterEvaluator>().CompareAsync(run.RunId, labels, "demo-site source photos", ct);
+                Console.WriteLine($"[cluster] against the source photo of each image ({external.Labelled} labelled, {external.Labels} labels): ARI {external.AdjustedRandIndex:F3}, NMI {external.NormalizedMutualInformation:F3}, purity {external.Purity:F3}");
+                Console.WriteLine("          (few images share a source after dedupe, so ARI is low by construction; see BENCHMARKS.md for the copy-grouping benchmark)");
+            }
+
+            Console.WriteLine();
+            Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
+            Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<BlobStore>().Root}");
+            if (sheetPath is not null)
+            {
+                Console.WriteLine($"  nearest-neighbour sheet:          {sheetPath}");
+            }
+
+            if (galleryPath is not null)
+            {
+                Console.WriteLine($"  cluster galleries:                {Path.Combine(galleryPath, "index.html")}");
+                Console.WriteLine($"  embedding map (PCA):              {Path.Combine(galleryPath, "pca.png")}");
+                Console.WriteLine($"  projector files:                  {Path.Combine(galleryPath, "vectors.tsv")}, metadata.tsv");
+            }
+
+            if (database.Cluster is { } c)
+            {
+                Console.WriteLine($"  SQL: ./harvester db start, then psql -h {c.SocketDir} -p {c.Port} -U postgres {DemoDatabase}");
+                Console.WriteLine("       e.g. SELECT status, count(*) FROM images GROUP BY 1;");
+            }
+
             await host.StopAsync(ct);
             return 0;
         }));
         return demo;
+    }
+
+    /// <summary>The demo database starts empty each run, so its counts describe this run only.</summary>
+    private static async Task ResetAsync(HarvesterDatabase database, CancellationToken ct)
+    {
+        if (!database.IsEmbedded)
+        {
+            return; // never wipe a server someone configured
+        }
+
+        await using var cmd = database.DataSource.CreateCommand("""
+            TRUNCATE work_leases, cluster_assignments, cluster_centroids, clustering_runs, embeddings, embedding_models,
+                     image_sightings, images, duplicate_groups, reviews, products, places, frontier, crawl_jobs, sites RESTART IDENTITY CASCADE
+            """);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<string?> NearestNeighboursAsync(IServiceProvider services, HarvesterDatabase database, string outDir, CancellationToken ct)
+    {
+        // The query: the accepted photo seen at the most places (the demo site reposts some), else the first one.
+        await using var pick = database.DataSource.CreateCommand("""
+            SELECT e.image_id FROM embeddings e JOIN images i ON i.id = e.image_id
+            LEFT JOIN image_sightings s ON s.image_id = i.id
+            WHERE i.status = 'accepted' GROUP BY e.image_id ORDER BY count(DISTINCT s.place_id) DESC, e.image_id LIMIT 1
+            """);
+        if (await pick.ExecuteScalarAsync(ct) is not long imageId)
+        {
+            return null;
+        }
+
+        var result = await services.GetRequiredService<SimilarSearch>().NearestToImageAsync(imageId, 8, new SearchFilter(), null, ct);
+        EmbedCommands.Print($"image {imageId}", result);
+        var blobs = services.GetRequiredService<BlobStore>();
+        await using var sha = database.DataSource.CreateCommand("SELECT sha256 FROM images WHERE id = $1");
+        sha.Parameters.Add(new NpgsqlParameter { Value = imageId });
+        var tiles = new List<(byte[] Image, string Caption)> { (await blobs.ReadAsync((string)(await sha.ExecuteScalarAsync(ct))!, ct), $"query {imageId}") };
+        foreach (var n in result.Neighbours)
+        {
+            tiles.Add((await blobs.ReadAsync(n.Sha256, ct), $"{n.ImageId}  d={n.Distance:F3}"));
+        }
+
+        var path = Path.Combine(outDir, "nearest.png");
+        await File.WriteAllBytesAsync(path, ContactSheet.Render(tiles, columns: 3, tileSize: 220, title: $"nearest images to image {imageId}"), ct);
+        return path;
+    }
+
+    /// <summary>Each stored image's source photo per the demo site (copies and re-encodes share it; mirrored editions differ).</summary>
+    private static async Task<List<(long ImageId, string Label)>> TruthLabelsAsync(HarvesterDatabase database, DemoSiteTruth truth, CancellationToken ct)
+    {
+        var byUrl = truth.Places.SelectMany(p => p.Photos)
+            .Concat(truth.ShopCategories.SelectMany(c => c.Products).SelectMany(p => p.Reviews).SelectMany(r => r.Photos))
+            .Where(p => p.CorpusLabel is not null)
+            .GroupBy(p => p.Url.AbsoluteUri)
+            .ToDictionary(g => g.Key, g => g.First().CorpusLabel + (g.First().Edition % 2 == 1 ? ":mirrored" : ""));
+        var labels = new List<(long, string)>();
+        await using var cmd = database.DataSource.CreateCommand("SELECT DISTINCT ON (image_id) image_id, source_url FROM image_sightings ORDER BY image_id, id");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            if (byUrl.TryGetValue(r.GetString(1), out var label))
+            {
+                labels.Add((r.GetInt64(0), label));
+            }
+        }
+
+        return labels;
     }
 }

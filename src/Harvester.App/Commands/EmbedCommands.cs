@@ -212,7 +212,7 @@ internal static class EmbedCommands
         return models;
     }
 
-    private static void Print(string query, SearchResult result)
+    internal static void Print(string query, SearchResult result)
     {
         Console.WriteLine($"Nearest to {query} ({result.Model.Name} v{result.Model.Version}, cosine distance{(result.ExactFallback ? ", exact scan" : "")}):");
         Console.WriteLine($"{"#",3} {"image",8} {"distance",9}  {"status",-9} {"place / category",-32} source");
