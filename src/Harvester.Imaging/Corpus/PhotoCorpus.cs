@@ -159,7 +159,7 @@ public static class PhotoCorpus
             throw new ArgumentException("The bytes are not a decodable image.", nameof(encoded));
         }
 
-        var random = new Random(HashCode.Combine(seed, (int)kind, 0x5EED));
+        var random = new Random(StableHash($"variant:{seed}:{(int)kind}"));
         switch (kind)
         {
             case VariantKind.JpegQuality:
@@ -228,7 +228,7 @@ public static class PhotoCorpus
         var seed = 17;
         foreach (var line in lines)
         {
-            seed = HashCode.Combine(seed, StableHash(line));
+            seed = StableHash($"{seed}:{line}");
         }
 
         var random = new Random(seed);
@@ -486,6 +486,7 @@ public static class PhotoCorpus
         return candidate;
     }
 
+    /// <summary>Same value in every process (HashCode.Combine is randomised per process, which broke determinism).</summary>
     private static int StableHash(string text)
     {
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(text));
