@@ -12,6 +12,10 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
     private IPlaywright? _playwright;
     private IBrowser? _browser;
     private int _contextsOpened;
+    private readonly SemaphoreSlim _contextGate = new(1, 1);
+    private readonly Dictionary<IBrowserContext, int> _livePages = [];
+    private IBrowserContext? _current;
+    private int _pagesInCurrent;
 
     public int BrowsersLaunched { get; private set; }
     public int ContextsOpened => _contextsOpened;
@@ -123,8 +127,98 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         return context;
     }
 
+    /// <summary>
+    /// A fresh page for one unit of work. Pages share one context (cheaper than a context each); the context is
+    /// replaced after Crawler:PagesPerContext pages and closed once its last page is released, which bounds memory.
+    /// </summary>
+    public async Task<PageLease> AcquirePageAsync(CancellationToken ct)
+    {
+        IBrowserContext context;
+        await _contextGate.WaitAsync(ct);
+        try
+        {
+            if (_current is null || _pagesInCurrent >= options.Value.PagesPerContext || _current.Browser is { IsConnected: false })
+            {
+                var retired = _current;
+                _current = await NewContextAsync(ct);
+                _pagesInCurrent = 0;
+                _livePages[_current] = 0;
+                if (retired is not null && _livePages.GetValueOrDefault(retired) == 0)
+                {
+                    _livePages.Remove(retired);
+                    await retired.DisposeAsync();
+                }
+            }
+
+            context = _current;
+            _pagesInCurrent++;
+            _livePages[context]++;
+        }
+        finally
+        {
+            _contextGate.Release();
+        }
+
+        try
+        {
+            return new PageLease(this, context, await context.NewPageAsync());
+        }
+        catch
+        {
+            await ReleaseAsync(context, null);
+            throw;
+        }
+    }
+
+    private async Task ReleaseAsync(IBrowserContext context, IPage? page)
+    {
+        if (page is not null)
+        {
+            try
+            {
+                await page.CloseAsync();
+            }
+            catch (PlaywrightException)
+            {
+                // The browser went away with the page; nothing left to close.
+            }
+        }
+
+        await _contextGate.WaitAsync();
+        try
+        {
+            if (_livePages.TryGetValue(context, out var live))
+            {
+                _livePages[context] = live - 1;
+                if (live - 1 == 0 && !ReferenceEquals(context, _current))
+                {
+                    _livePages.Remove(context);
+                    await context.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            _contextGate.Release();
+        }
+    }
+
+    public sealed class PageLease(BrowserHost host, IBrowserContext context, IPage page) : IAsyncDisposable
+    {
+        public IPage Page { get; } = page;
+
+        public ValueTask DisposeAsync() => new(host.ReleaseAsync(context, Page));
+    }
+
     public async ValueTask DisposeAsync()
     {
+        foreach (var context in _livePages.Keys.ToList())
+        {
+            await context.DisposeAsync();
+        }
+
+        _livePages.Clear();
+        _current = null;
         if (_browser is not null)
         {
             await _browser.DisposeAsync();
@@ -133,6 +227,5 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
 
         _playwright?.Dispose();
         _playwright = null;
-        _gate.Dispose();
     }
 }

@@ -130,53 +130,28 @@ public sealed class CrawlService(
         return hosts;
     }
 
-    /// <summary>One browser page at a time: claims page items, recycles its context after N pages.</summary>
+    /// <summary>One browser page at a time: claims a page item, works it in a fresh page, releases the page.</summary>
     private async Task PageWorkerAsync(JobRun run, CancellationToken ct)
     {
         var o = options.Value;
-        IBrowserContext? context = null;
-        IPage? page = null;
-        var pagesInContext = 0;
-        try
+        while (!ct.IsCancellationRequested)
         {
-            while (!ct.IsCancellationRequested)
+            var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.LeaseDuration, ct);
+            if (batch.Count == 0)
             {
-                var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.LeaseDuration, ct);
-                if (batch.Count == 0)
+                if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
                 {
-                    if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
-                    {
-                        return;
-                    }
-
-                    await Task.Delay(250, ct); // others hold the remaining items, or they wait for their backoff
-                    continue;
+                    return;
                 }
 
-                foreach (var item in batch)
-                {
-                    if (context is null || pagesInContext >= o.PagesPerContext || page is null || page.IsClosed)
-                    {
-                        if (context is not null)
-                        {
-                            await context.DisposeAsync();
-                        }
-
-                        context = await browsers.NewContextAsync(ct);
-                        page = await context.NewPageAsync();
-                        pagesInContext = 0;
-                    }
-
-                    pagesInContext++;
-                    await ProcessPageItemAsync(run, item, page, ct);
-                }
+                await Task.Delay(250, ct); // others hold the remaining items, or they wait for their backoff
+                continue;
             }
-        }
-        finally
-        {
-            if (context is not null)
+
+            foreach (var item in batch)
             {
-                await context.DisposeAsync();
+                await using var lease = await browsers.AcquirePageAsync(ct);
+                await ProcessPageItemAsync(run, item, lease.Page, ct);
             }
         }
     }
