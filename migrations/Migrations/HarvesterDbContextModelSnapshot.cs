@@ -500,6 +500,30 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bit(64)")
                         .HasColumnName("phash");
 
+                    b.Property<int?>("PHashChunk0")
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("integer")
+                        .HasColumnName("phash_chunk0")
+                        .HasComputedColumnSql("substring(phash from 1 for 16)::int", true);
+
+                    b.Property<int?>("PHashChunk1")
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("integer")
+                        .HasColumnName("phash_chunk1")
+                        .HasComputedColumnSql("substring(phash from 17 for 16)::int", true);
+
+                    b.Property<int?>("PHashChunk2")
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("integer")
+                        .HasColumnName("phash_chunk2")
+                        .HasComputedColumnSql("substring(phash from 33 for 16)::int", true);
+
+                    b.Property<int?>("PHashChunk3")
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("integer")
+                        .HasColumnName("phash_chunk3")
+                        .HasComputedColumnSql("substring(phash from 49 for 16)::int", true);
+
                     b.Property<string>("PageUrl")
                         .HasColumnType("text")
                         .HasColumnName("page_url");
@@ -572,6 +596,26 @@ namespace Harvester.Migrations.Migrations
 
                     NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("PHash"), "hnsw");
                     NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex("PHash"), new[] { "bit_hamming_ops" });
+
+                    b.HasIndex("PHashChunk0")
+                        .HasDatabaseName("ix_images_phash_chunk0");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("PHashChunk0"), new[] { "PHash", "Id" });
+
+                    b.HasIndex("PHashChunk1")
+                        .HasDatabaseName("ix_images_phash_chunk1");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("PHashChunk1"), new[] { "PHash", "Id" });
+
+                    b.HasIndex("PHashChunk2")
+                        .HasDatabaseName("ix_images_phash_chunk2");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("PHashChunk2"), new[] { "PHash", "Id" });
+
+                    b.HasIndex("PHashChunk3")
+                        .HasDatabaseName("ix_images_phash_chunk3");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("PHashChunk3"), new[] { "PHash", "Id" });
 
                     b.HasIndex("PixelHash")
                         .HasDatabaseName("ix_images_pixel_hash");

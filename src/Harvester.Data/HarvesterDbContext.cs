@@ -100,6 +100,15 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
             e.Property(x => x.DHash).HasColumnType("bit(64)").HasColumnName("dhash");
             // Near-duplicate lookup at ingest: k-NN by Hamming distance on the perceptual hash.
             e.HasIndex(x => x.PHash).HasMethod("hnsw").HasOperators("bit_hamming_ops").HasDatabaseName("ix_images_phash_hnsw");
+            // Exact lookup within a Hamming radius (multi-index hashing): the pHash cut into four 16-bit chunks, each
+            // b-tree indexed with the hash and id alongside so candidates are checked with <~> from the index alone.
+            for (var c = 0; c < 4; c++)
+            {
+                e.Property<int?>($"PHashChunk{c}").HasColumnName($"phash_chunk{c}")
+                    .HasComputedColumnSql($"substring(phash from {1 + (16 * c)} for 16)::int", stored: true);
+                e.HasIndex($"PHashChunk{c}").IncludeProperties(nameof(Image.PHash), nameof(Image.Id)).HasDatabaseName($"ix_images_phash_chunk{c}");
+            }
+
             e.HasIndex(x => x.PlaceId);
             e.HasIndex(x => x.ProductId);
             e.HasIndex(x => x.DuplicateGroupId);

@@ -28,13 +28,9 @@ public sealed class CurationOptions
     [Range(0, 64)]
     public int? DHashRadius { get; set; }
 
-    /// <summary>Neighbours fetched from the HNSW index per image before the radius filter.</summary>
+    /// <summary>Images within the radius considered per image, nearest first (more matter only with the dHash check).</summary>
     [Range(1, 1000)]
     public int NeighbourLimit { get; set; } = 10;
-
-    /// <summary>HNSW candidate list size for the lookup (hnsw.ef_search).</summary>
-    [Range(1, 1000)]
-    public int EfSearch { get; set; } = 64;
 
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 64;

@@ -162,7 +162,7 @@ public sealed class CurationService(
         var reasonCounts = new Dictionary<string, int>();
         await using var conn = await ds.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await ExecAsync(conn, tx, $"SELECT pg_advisory_xact_lock({WriteLockKey}); SET LOCAL hnsw.ef_search = {_options.EfSearch}; SET LOCAL hnsw.iterative_scan = relaxed_order", ct);
+        await ExecAsync(conn, tx, $"SELECT pg_advisory_xact_lock({WriteLockKey})", ct);
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
@@ -263,7 +263,7 @@ public sealed class CurationService(
 
     /// <summary>
     /// The group representative this image duplicates: same decoded pixels first, else the nearest pHash within the
-    /// radius (k-NN on the HNSW index, then the radius and the optional dHash check). Rows written earlier in this
+    /// radius (exact lookup on the chunk indexes, then the optional dHash check). Rows written earlier in this
     /// transaction are visible, so duplicates inside one batch are found too.
     /// </summary>
     private async Task<Match?> FindDuplicateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, ImageAnalysis a, CancellationToken ct)
@@ -279,8 +279,8 @@ public sealed class CurationService(
             }
         }
 
-        var near = await NearestAsync(conn, tx, a.PHash, _options.NeighbourLimit, id, ct);
-        foreach (var n in near.Where(n => n.Distance <= _options.HammingRadius).OrderBy(n => n.Distance).ThenBy(n => n.Id))
+        var near = await WithinRadiusAsync(conn, tx, a.PHash, _options.HammingRadius, _options.NeighbourLimit, id, ct);
+        foreach (var n in near)
         {
             if (_options.DHashRadius is { } dr && (n.DHash is null || PerceptualHash.Hamming(PerceptualHash.FromBits(n.DHash), a.DHash) > dr))
             {
@@ -296,8 +296,55 @@ public sealed class CurationService(
     public sealed record Neighbour(long Id, int Distance, BitArray? DHash);
 
     /// <summary>
+    /// Up to <paramref name="limit"/> curated, non-duplicate images whose pHash is within <paramref name="radius"/> bits
+    /// of <paramref name="phash"/>, nearest first (then lowest id). Exact: every such image is a candidate, found by
+    /// probing the four 16-bit chunk indexes (<see cref="HashChunks"/>) and checked with <c>&lt;~&gt;</c> on the hash
+    /// the index carries; only the few survivors are read from the table.
+    /// </summary>
+    public static async Task<List<Neighbour>> WithinRadiusAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, ulong phash, int radius, int limit, long excludeId, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(radius);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var probeRadius = HashChunks.ProbeRadius(radius);
+        var indexed = probeRadius <= HashChunks.MaxProbeRadius;
+        var candidates = indexed
+            ? string.Join("\n    UNION ", Enumerable.Range(0, HashChunks.Count).Select(c =>
+                $"SELECT id, phash <~> $1 AS d FROM images WHERE phash_chunk{c} = ANY(${c + 5}) AND phash <~> $1 <= $2"))
+            : "SELECT id, phash <~> $1 AS d FROM images WHERE phash <~> $1 <= $2";
+        await using var cmd = new NpgsqlCommand($"""
+            SELECT i.id, c.d::int, i.dhash FROM (
+                {candidates}) c
+            JOIN images i ON i.id = c.id
+            WHERE i.status IN ('accepted', 'rejected') AND i.id <> $3
+            ORDER BY c.d, i.id LIMIT $4
+            """, conn, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = PerceptualHash.ToBits(phash), NpgsqlDbType = NpgsqlDbType.Bit });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (double)radius });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = excludeId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        if (indexed)
+        {
+            for (var c = 0; c < HashChunks.Count; c++)
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = HashChunks.Probes(HashChunks.Chunk(phash, c), probeRadius) });
+            }
+        }
+
+        var list = new List<Neighbour>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(new Neighbour(r.GetInt64(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetFieldValue<BitArray>(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>
     /// The k curated, non-duplicate images nearest to <paramref name="phash"/> by Hamming distance, via the HNSW
-    /// bit_hamming_ops index (approximate, like any HNSW search).
+    /// bit_hamming_ops index (approximate, like any HNSW search; the caller sets hnsw.ef_search). For "everything
+    /// within a radius", as dedupe needs, <see cref="WithinRadiusAsync"/> is exact and faster.
     /// </summary>
     public static async Task<List<Neighbour>> NearestAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, ulong phash, int k, long excludeId, CancellationToken ct)
     {
