@@ -87,7 +87,10 @@ public sealed class EmbedService(
         var decodeTime = new Stopwatch();
         var inferTime = new Stopwatch();
         var chunkSize = Math.Min(o.BatchSize, ids.Count);
-        // Two pooled buffers: the next chunk is decoded while the current one runs through the model.
+        // Two pooled buffers: the next chunk is decoded while the current one runs through the model. The model runs
+        // on a thread of its own, so decoding keeps all of its workers (a thread-pool thread blocked in Run would take
+        // one of them); with ONNX Runtime's spin-waiting off (Inference:AllowSpinning) the two share the cores
+        // instead of the model's idle threads busy-waiting for work while decoding wants the CPU.
         var buffers = new[] { ArrayPool<float>.Shared.Rent(chunkSize * per), ArrayPool<float>.Shared.Rent(chunkSize * per) };
         Task<float[][]>? running = null;
         List<long>? runningIds = null;
@@ -106,7 +109,7 @@ public sealed class EmbedService(
                     {
                         try
                         {
-                            if (!shas.TryGetValue(chunk[i], out var sha) || !blobs.Exists(sha))
+                            if (!shas.TryGetValue(chunk[i], out var sha))
                             {
                                 errors[i] = "its blob is missing from the blob store";
                                 return;
@@ -114,6 +117,10 @@ public sealed class EmbedService(
 
                             var bytes = await blobs.ReadAsync(sha, token);
                             embedder.Preprocessor.Process(bytes, buffer.AsSpan(i * per, per));
+                        }
+                        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+                        {
+                            errors[i] = "its blob is missing from the blob store";
                         }
                         catch (HarvesterException e)
                         {
@@ -151,7 +158,7 @@ public sealed class EmbedService(
                 }
 
                 var count = n;
-                running = Task.Run(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct);
+                running = Task.Factory.StartNew(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 runningIds = batchIds;
             }
 

@@ -85,6 +85,11 @@ public sealed class Embedder : IDisposable
             IntraOpNumThreads = options.IntraOpThreads,
             InterOpNumThreads = 1,
         };
+        // Spinning threads answer a lone Run a little sooner but burn their cores between operators; the embed stage
+        // runs the model beside image decoding, which wants those cores.
+        var spin = options.AllowSpinning ? "1" : "0";
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin);
+        so.AddSessionConfigEntry("session.inter_op.allow_spinning", spin);
         provider = "cpu";
         if (options.ExecutionProvider is "auto" or "cuda")
         {

@@ -31,6 +31,12 @@ public sealed class InferenceOptions
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
 
+    /// <summary>
+    /// Let ONNX Runtime's idle intra-op threads busy-wait for the next operator (its default). Off here: the embed
+    /// stage decodes the next batch while the model runs, and spinning threads would take the cores decoding needs.
+    /// </summary>
+    public bool AllowSpinning { get; set; }
+
     /// <summary>Images decoded and preprocessed at once. 0: one per core.</summary>
     [Range(0, 256)]
     public int DecodeParallelism { get; set; }
