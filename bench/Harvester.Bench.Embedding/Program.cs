@@ -16,12 +16,28 @@ using Pgvector;
 // Embedding benchmarks: (1) the embed stage from JPEG blobs to stored vectors beside its parts measured alone;
 // (2) k-NN over 100,000 vectors of the default model's dimension in pgvector (HNSW) vs exact search and hnswlib-node.
 // Usage: dotnet run -c Release --project bench/Harvester.Bench.Embedding -- [--images 240] [--vectors 100000] [--queries 200] [--skip-stage] [--skip-knn]
+//        [--intra-op N] [--decode N] [--spinning]   (Inference:IntraOpThreads / DecodeParallelism / AllowSpinning; default: the shipped settings)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
 var imageCount = Arg("--images", 240);
 var vectorCount = Arg("--vectors", 100_000);
 var queryCount = Arg("--queries", 200);
 var repoRoot = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+var overrides = new Dictionary<string, string?>();
+if (args.Contains("--intra-op"))
+{
+    overrides["Inference:IntraOpThreads"] = Arg("--intra-op", 0).ToString(CultureInfo.InvariantCulture);
+}
+
+if (args.Contains("--decode"))
+{
+    overrides["Inference:DecodeParallelism"] = Arg("--decode", 0).ToString(CultureInfo.InvariantCulture);
+}
+
+if (args.Contains("--spinning"))
+{
+    overrides["Inference:AllowSpinning"] = "true";
+}
 
 var fixture = new PostgresFixture();
 await fixture.InitializeAsync();
@@ -30,7 +46,7 @@ try
     Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {DateTime.UtcNow:yyyy-MM-dd}");
     if (!args.Contains("--skip-stage"))
     {
-        await StageBenchmark(fixture, imageCount);
+        await StageBenchmark(fixture, imageCount, overrides);
     }
 
     if (!args.Contains("--skip-knn"))
@@ -43,13 +59,19 @@ finally
     await fixture.DisposeAsync();
 }
 
-static ServiceProvider Services(HarvesterDatabase db, string root)
+static ServiceProvider Services(HarvesterDatabase db, string root, Dictionary<string, string?>? overrides = null)
 {
-    var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    var settings = new Dictionary<string, string?>
     {
         ["Storage:Root"] = root,
         ["Inference:ExecutionProvider"] = "cpu",
-    }).Build();
+    };
+    foreach (var (k, v) in overrides ?? [])
+    {
+        settings[k] = v;
+    }
+
+    var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
     var services = new ServiceCollection();
     services.AddLogging(b => b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning).AddSimpleConsole());
     services.AddSingleton<IConfiguration>(configuration);
@@ -103,13 +125,13 @@ static List<byte[]> MakeJpegs(int count)
     return list;
 }
 
-static async Task StageBenchmark(PostgresFixture fixture, int n)
+static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<string, string?> overrides)
 {
     var jpegs = MakeJpegs(n);
     Console.WriteLine($"\n== Embed stage: {n} JPEGs (longest side 1024, mean {jpegs.Average(j => j.Length) / 1024:F0} KB), model {DefaultModel.Name} ({DefaultModel.Dimension}-d) ==");
     await using var db = await fixture.CreateDatabaseAsync("bench_stage");
     var root = Path.Combine(fixture.StateRoot, "stage");
-    await using var sp = Services(db, root);
+    await using var sp = Services(db, root, overrides);
     var blobs = sp.GetRequiredService<BlobStore>();
     var ids = new List<long>();
     await using (var ctx = db.CreateDbContext())
@@ -128,6 +150,7 @@ static async Task StageBenchmark(PostgresFixture fixture, int n)
     var embedder = await sp.GetRequiredService<ModelHost>().GetAsync(null, CancellationToken.None);
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
     var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder.Model, CancellationToken.None);
+    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, BatchSize {options.BatchSize}, ClaimBatch {options.ClaimBatch}");
 
     // Warm-up: one small pass (session initialisation, JIT), then clear it.
     await service.RunOnceAsync(8, CancellationToken.None);
