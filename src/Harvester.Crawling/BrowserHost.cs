@@ -17,6 +17,10 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
     private IBrowserContext? _current;
     private int _pagesInCurrent;
 
+    private static readonly System.Text.RegularExpressions.Regex HeavyResource = new(
+        @"(?i)\.(png|jpe?g|gif|webp|avif|bmp|svg|ico|woff2?|ttf|otf|eot|mp4|webm|mp3)(\?|#|$)|/(img|imgs|image|images|thumb|thumbs|thumbnail|photo|photos|cdn|static|media|tiles?)/",
+        System.Text.RegularExpressions.RegexOptions.Compiled);
+
     public int BrowsersLaunched { get; private set; }
     public int ContextsOpened => _contextsOpened;
 
@@ -109,10 +113,11 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         context.SetDefaultTimeout((float)o.NavigationTimeout.TotalMilliseconds);
         if (o.BlockPageResources)
         {
-            await context.RouteAsync("**/*", async route =>
+            // Only URLs that look like images, fonts or media go through the interception round trip; documents,
+            // scripts and data requests load directly. The resource type still decides, so nothing else is blocked.
+            await context.RouteAsync(HeavyResource, async route =>
             {
-                var type = route.Request.ResourceType;
-                if (type is "image" or "media" or "font")
+                if (route.Request.ResourceType is "image" or "media" or "font")
                 {
                     await route.AbortAsync();
                 }

@@ -261,27 +261,35 @@ public sealed class CrawlService(
         await tx.CommitAsync(ct);
     }
 
-    /// <summary>Downloads photos while page workers run, and after them until none are left.</summary>
+    /// <summary>
+    /// Downloads photos while page workers run, and after them until none are left: DownloadConcurrency loops that each
+    /// claim a couple of items at a time, so one slow photo never holds up a whole batch.
+    /// </summary>
     private async Task PhotoWorkerAsync(JobRun run, CancellationToken pagesDone, CancellationToken ct)
     {
         var o = options.Value;
-        while (!ct.IsCancellationRequested)
+        await Task.WhenAll(Enumerable.Range(0, o.DownloadConcurrency).Select(async _ =>
         {
-            var batch = await frontier.ClaimAsync(run.JobId, PhotoKinds, o.DownloadConcurrency * 2, o.LeaseDuration, ct);
-            if (batch.Count == 0)
+            while (!ct.IsCancellationRequested)
             {
-                if (pagesDone.IsCancellationRequested && await frontier.OutstandingAsync(run.JobId, PhotoKinds, ct) == 0)
+                var batch = await frontier.ClaimAsync(run.JobId, PhotoKinds, 2, o.LeaseDuration, ct);
+                if (batch.Count == 0)
                 {
-                    return;
+                    if (pagesDone.IsCancellationRequested && await frontier.OutstandingAsync(run.JobId, PhotoKinds, ct) == 0)
+                    {
+                        return;
+                    }
+
+                    await Task.Delay(200, ct);
+                    continue;
                 }
 
-                await Task.Delay(200, ct);
-                continue;
+                foreach (var item in batch)
+                {
+                    await DownloadPhotoAsync(run, item, ct);
+                }
             }
-
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.DownloadConcurrency, CancellationToken = ct },
-                async (item, token) => await DownloadPhotoAsync(run, item, token));
-        }
+        }));
     }
 
     private async Task DownloadPhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
