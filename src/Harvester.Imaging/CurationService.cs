@@ -331,6 +331,9 @@ public sealed class CurationService(
             }
         }
 
+        // Prepared once per connection and reused (Npgsql keeps it by SQL text): the plan is the same four index probes
+        // every time, and planning would otherwise be a large share of a sub-millisecond lookup.
+        await cmd.PrepareAsync(ct);
         var list = new List<Neighbour>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
