@@ -210,6 +210,13 @@ public sealed class CrawlService(
             Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
             await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
         }
+        catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not HarvesterException and not NpgsqlException)
+        {
+            // One bad page never stops the job: whatever else it throws is recorded on the item and retried.
+            var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
+            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+        }
     }
 
     private async Task SearchAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
@@ -293,6 +300,22 @@ public sealed class CrawlService(
     }
 
     private async Task DownloadPhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+    {
+        try
+        {
+            await FetchAndStorePhotoAsync(run, item, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not NpgsqlException)
+        {
+            // One bad photo never stops the job.
+            var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            Log.ItemFailed(logger, "photo", item.Url, item.Attempts, reason);
+            var o = options.Value;
+            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+        }
+    }
+
+    private async Task FetchAndStorePhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
     {
         var o = options.Value;
         var url = new Uri(item.Url);

@@ -6,6 +6,12 @@ namespace Harvester.Crawling;
 /// <summary>Turns what a page shows (thumbnails, srcsets, CDN wrappers) into the full-size photo URL, and drops non-photos.</summary>
 public static class PhotoUrls
 {
+    /// <summary>
+    /// Guards configured patterns against catastrophic backtracking; generous, because a loaded machine must not turn
+    /// an ordinary match into a failure.
+    /// </summary>
+    public static readonly TimeSpan PatternTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>The largest candidate of a srcset ("a.jpg 1x, b.jpg 2x" or "a.jpg 300w, b.jpg 600w").</summary>
     public static string? LargestFromSrcset(string srcset)
     {
@@ -73,7 +79,7 @@ public static class PhotoUrls
             url = new UriBuilder(url) { Query = string.IsNullOrEmpty(rest) ? "" : rest }.Uri;
         }
 
-        return site.SkipUrlPatterns.Any(p => Regex.IsMatch(url.AbsoluteUri, p, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(50)))
+        return site.SkipUrlPatterns.Any(p => Regex.IsMatch(url.AbsoluteUri, p, RegexOptions.CultureInvariant, PatternTimeout))
             ? null
             : url;
     }

@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace Harvester.Crawling;
 
 /// <summary>
@@ -8,14 +6,14 @@ namespace Harvester.Crawling;
 /// </summary>
 public sealed class RobotsTxt
 {
-    private readonly List<(bool Allow, string Pattern, Regex Regex)> _rules;
+    private readonly List<(bool Allow, string Pattern)> _rules;
 
-    private RobotsTxt(List<(bool, string, Regex)> rules) => _rules = rules;
+    private RobotsTxt(List<(bool, string)> rules) => _rules = rules;
 
     public static RobotsTxt AllowAll { get; } = new([]);
 
     /// <summary>Every path disallowed (robots.txt unreachable with a server error, as RFC 9309 asks).</summary>
-    public static RobotsTxt DisallowAll { get; } = new([(false, "/", Compile("/"))]);
+    public static RobotsTxt DisallowAll { get; } = new([(false, "/")]);
 
     public static RobotsTxt Parse(string content, string userAgent)
     {
@@ -63,16 +61,16 @@ public sealed class RobotsTxt
 
         var specific = groups.Where(g => g.Agents.Any(a => a != "*" && token.Contains(a, StringComparison.Ordinal))).ToList();
         var chosen = specific.Count > 0 ? specific : groups.Where(g => g.Agents.Contains("*")).ToList();
-        return new RobotsTxt(chosen.SelectMany(g => g.Rules).Select(r => (r.Item1, r.Item2, Compile(r.Item2))).ToList());
+        return new RobotsTxt(chosen.SelectMany(g => g.Rules).ToList());
     }
 
     public bool IsAllowed(Uri url)
     {
         var path = url.PathAndQuery;
         (bool Allow, int Length)? best = null;
-        foreach (var (allow, pattern, regex) in _rules)
+        foreach (var (allow, pattern) in _rules)
         {
-            if (regex.IsMatch(path) && (best is null || pattern.Length > best.Value.Length || (pattern.Length == best.Value.Length && allow)))
+            if (Matches(pattern, path) && (best is null || pattern.Length > best.Value.Length || (pattern.Length == best.Value.Length && allow)))
             {
                 best = (allow, pattern.Length);
             }
@@ -81,10 +79,37 @@ public sealed class RobotsTxt
         return best?.Allow ?? true;
     }
 
-    private static Regex Compile(string pattern)
+    /// <summary>
+    /// RFC 9309 path matching: a prefix match where '*' matches any run of characters and a final '$' anchors the end.
+    /// A plain matcher (no regex) so matching time never depends on a timeout.
+    /// </summary>
+    public static bool Matches(string pattern, string path)
     {
         var anchored = pattern.EndsWith('$');
-        var body = Regex.Escape(anchored ? pattern[..^1] : pattern).Replace(@"\*", ".*", StringComparison.Ordinal);
-        return new Regex("^" + body + (anchored ? "$" : ""), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        var parts = (anchored ? pattern[..^1] : pattern).Split('*');
+        if (!path.StartsWith(parts[0], StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var pos = parts[0].Length;
+        for (var i = 1; i < parts.Length; i++)
+        {
+            var last = i == parts.Length - 1;
+            if (last && anchored)
+            {
+                return path.Length - pos >= parts[i].Length && path.EndsWith(parts[i], StringComparison.Ordinal);
+            }
+
+            var found = path.IndexOf(parts[i], pos, StringComparison.Ordinal);
+            if (found < 0)
+            {
+                return false;
+            }
+
+            pos = found + parts[i].Length;
+        }
+
+        return !anchored || pos == path.Length;
     }
 }

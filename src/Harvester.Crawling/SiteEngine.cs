@@ -62,7 +62,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
             page,
             ct);
 
-        var placeIdPattern = site.PlaceIdPattern.Length > 0 ? new Regex(site.PlaceIdPattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100)) : null;
+        var placeIdPattern = site.PlaceIdPattern.Length > 0 ? new Regex(site.PlaceIdPattern, RegexOptions.CultureInvariant, PhotoUrls.PatternTimeout) : null;
         return (links.Take(cap).Select(l =>
         {
             var id = l.ExternalId ?? (placeIdPattern?.Match(l.Url) is { Success: true } m ? m.Groups["id"].Value : null);
@@ -441,7 +441,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
     }
 
     private static string? MatchId(string pattern, string url) =>
-        pattern.Length > 0 && Regex.Match(url, pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100)) is { Success: true } m
+        pattern.Length > 0 && Regex.Match(url, pattern, RegexOptions.CultureInvariant, PhotoUrls.PatternTimeout) is { Success: true } m
             ? Uri.UnescapeDataString(m.Groups["id"].Value)
             : null;
 

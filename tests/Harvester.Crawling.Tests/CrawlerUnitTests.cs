@@ -27,6 +27,20 @@ public sealed class RobotsTxtTests
     public void Rules_follow_the_most_specific_group_and_the_longest_match(string agent, string path, bool allowed) =>
         Assert.Equal(allowed, RobotsTxt.Parse(Robots, agent).IsAllowed(new Uri("http://site.test" + path)));
 
+    [Theory]
+    [InlineData("/fish", "/fish.html", true)]
+    [InlineData("/fish", "/Fish.asp", false)]
+    [InlineData("/fish*.php", "/fishheads/catfish.php?parameters", true)]
+    [InlineData("/*.php$", "/filename.php", true)]
+    [InlineData("/*.php$", "/filename.php?parameters", false)]
+    [InlineData("/*.php$", "/windows.PHP", false)]
+    [InlineData("/fish/$", "/fish/", true)]
+    [InlineData("/fish/$", "/fish/x", false)]
+    [InlineData("/a*b*c", "/axxbyyc", true)]
+    [InlineData("/a*b*c", "/axxcyyb", false)]
+    public void Path_patterns_match_as_RFC_9309_describes(string pattern, string path, bool matches) =>
+        Assert.Equal(matches, RobotsTxt.Matches(pattern, path));
+
     [Fact]
     public void An_empty_file_allows_everything() =>
         Assert.True(RobotsTxt.Parse("", "HarvesterBot/1.0").IsAllowed(new Uri("http://site.test/anything")));
