@@ -133,8 +133,8 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
     }
 
     /// <summary>
-    /// A fresh page for one unit of work. Pages share one context (cheaper than a context each); the context is
-    /// replaced after Crawler:PagesPerContext pages and closed once its last page is released, which bounds memory.
+    /// A page for a worker. Pages share one context (cheaper than a context each); the context is replaced once
+    /// Crawler:PagesPerContext units of work have used it, and closed when its last page is released, which bounds memory.
     /// </summary>
     public async Task<PageLease> AcquirePageAsync(CancellationToken ct)
     {
@@ -156,7 +156,6 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
             }
 
             context = _current;
-            _pagesInCurrent++;
             _livePages[context]++;
         }
         finally
@@ -208,9 +207,26 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         }
     }
 
+    /// <summary>Counts a unit of work against the context's page budget.</summary>
+    private void CountUse(IBrowserContext context)
+    {
+        if (ReferenceEquals(context, _current))
+        {
+            Interlocked.Increment(ref _pagesInCurrent);
+        }
+    }
+
+    private bool IsExpired(IBrowserContext context, IPage page) =>
+        page.IsClosed || !ReferenceEquals(context, _current) || Volatile.Read(ref _pagesInCurrent) >= options.Value.PagesPerContext;
+
     public sealed class PageLease(BrowserHost host, IBrowserContext context, IPage page) : IAsyncDisposable
     {
         public IPage Page { get; } = page;
+
+        /// <summary>Time for a new page: this one closed, or its context has served its pages and is being replaced.</summary>
+        public bool Expired => host.IsExpired(context, Page);
+
+        public void CountUse() => host.CountUse(context);
 
         public ValueTask DisposeAsync() => new(host.ReleaseAsync(context, Page));
     }

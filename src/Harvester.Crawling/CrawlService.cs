@@ -130,28 +130,52 @@ public sealed class CrawlService(
         return hosts;
     }
 
-    /// <summary>One browser page at a time: claims a page item, works it in a fresh page, releases the page.</summary>
+    /// <summary>
+    /// One browser page at a time: claims a page item and works it. A worker keeps its page between items (navigation
+    /// resets it) and takes a new one when its context is due to be replaced after Crawler:PagesPerContext pages.
+    /// </summary>
     private async Task PageWorkerAsync(JobRun run, CancellationToken ct)
     {
         var o = options.Value;
-        while (!ct.IsCancellationRequested)
+        BrowserHost.PageLease? lease = null;
+        try
         {
-            var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.LeaseDuration, ct);
-            if (batch.Count == 0)
+            while (!ct.IsCancellationRequested)
             {
-                if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
+                var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.LeaseDuration, ct);
+                if (batch.Count == 0)
                 {
-                    return;
+                    if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
+                    {
+                        return;
+                    }
+
+                    await Task.Delay(250, ct); // others hold the remaining items, or they wait for their backoff
+                    continue;
                 }
 
-                await Task.Delay(250, ct); // others hold the remaining items, or they wait for their backoff
-                continue;
-            }
+                foreach (var item in batch)
+                {
+                    if (lease is null || lease.Expired)
+                    {
+                        if (lease is not null)
+                        {
+                            await lease.DisposeAsync();
+                        }
 
-            foreach (var item in batch)
+                        lease = await browsers.AcquirePageAsync(ct);
+                    }
+
+                    lease.CountUse();
+                    await ProcessPageItemAsync(run, item, lease.Page, ct);
+                }
+            }
+        }
+        finally
+        {
+            if (lease is not null)
             {
-                await using var lease = await browsers.AcquirePageAsync(ct);
-                await ProcessPageItemAsync(run, item, lease.Page, ct);
+                await lease.DisposeAsync();
             }
         }
     }
@@ -375,7 +399,7 @@ public sealed class CrawlService(
                     count(*) FILTER (WHERE kind = 'place') AS places,
                     count(*) FILTER (WHERE kind = 'product') AS products,
                     count(*) FILTER (WHERE kind = 'photo') AS photos,
-                    (SELECT count(*) FROM image_sightings WHERE job_id = $1) AS stored,
+                    count(*) FILTER (WHERE kind = 'photo' AND state = 'done') AS stored,
                     count(*) FILTER (WHERE state = 'failed') AS failures
                   FROM frontier WHERE job_id = $1) s
             WHERE j.id = $1

@@ -106,7 +106,7 @@ public sealed class CrawlStore(HarvesterDatabase database, BlobStore blobs)
         await using (var cmd = new NpgsqlCommand("""
             INSERT INTO image_sightings (image_id, job_id, site_id, place_id, product_id, review_id, source_url, page_url, query, photo_type)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT DO NOTHING
+            ON CONFLICT (image_id, source_url, place_id, product_id) DO UPDATE SET job_id = excluded.job_id, seen_at = now()
             """, conn, tx))
         {
             Add(cmd, imageId, jobId, siteId, c.PlaceId, c.ProductId, c.ReviewId, item.Url, c.PageUrl, c.Query, c.PhotoType);

@@ -80,11 +80,10 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
         var pageUrl = new Uri(page.Url);
         var id = MatchId(site.PlaceIdPattern, page.Url) ?? MatchId(site.PlaceIdPattern, url.ToString())
             ?? throw new CrawlPageException($"adapter {siteName}: PlaceIdPattern '{site.PlaceIdPattern}' found no place id in {page.Url}", true);
-        var name = await ReadAsync(page, site.PlaceName) ?? "";
+        var f = await ReadManyAsync(page, site.PlaceName, site.PlaceCategory, site.PlaceAddress, site.PlaceLatitude, site.PlaceLongitude);
         return new PlaceInfo(
-            id, name.Trim(), (await ReadAsync(page, site.PlaceCategory))?.Trim() ?? context.Category, context.Neighbourhood, context.Query,
-            (await ReadAsync(page, site.PlaceAddress))?.Trim(),
-            ParseDouble(await ReadAsync(page, site.PlaceLatitude)), ParseDouble(await ReadAsync(page, site.PlaceLongitude)), pageUrl.AbsoluteUri);
+            id, f[0]?.Trim() ?? "", f[1]?.Trim() ?? context.Category, context.Neighbourhood, context.Query, f[2]?.Trim(),
+            ParseDouble(f[3]), ParseDouble(f[4]), pageUrl.AbsoluteUri);
     }
 
     /// <summary>From an open place page: the photo tab, the type filter, then the lazy grid until the cap.</summary>
@@ -140,6 +139,17 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
 
         var photoPage = new Uri(page.Url);
         var photos = page.Locator(Require(site.PhotoItem, nameof(site.PhotoItem), siteName));
+        // The grid fills in after the page loads: wait for its first photo (or the empty marker), not a fixed delay.
+        try
+        {
+            var first = site.PhotoEmpty.Length > 0 ? page.Locator($"{site.PhotoItem}, {site.PhotoEmpty}").First : photos.First;
+            await first.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached, Timeout = (float)O.ScrollIdleTimeout.TotalMilliseconds });
+        }
+        catch (TimeoutException)
+        {
+            // Nothing yet: the scroll below may still load photos, and reports the grid if it never does.
+        }
+
         var found = await ScrollCollectAsync(
             async () => await ReadPhotosAsync(photos, site, photoPage, null),
             p => p.Url.AbsoluteUri,
@@ -413,6 +423,27 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
 
     /// <summary>"selector" → text, "selector@attr" → attribute; null when empty or absent.</summary>
     private static async Task<string?> ReadAsync(IPage page, string spec) => spec.Length == 0 ? null : await ReadAsync(page.Locator("html"), spec);
+
+    /// <summary>Several "selector" / "selector@attr" reads in one round trip to the browser.</summary>
+    private static async Task<string?[]> ReadManyAsync(IPage page, params string[] specs)
+    {
+        var pairs = specs.Select(spec =>
+        {
+            var at = spec.LastIndexOf('@');
+            return new[] { at > 0 ? spec[..at] : spec, at > 0 ? spec[(at + 1)..] : "" };
+        }).ToArray();
+        return await page.EvaluateAsync<string?[]>(
+            """
+            specs => specs.map(([sel, attr]) => {
+              if (!sel) return null;
+              let el = null;
+              try { el = document.querySelector(sel); } catch { return null; }
+              if (!el) return null;
+              return attr ? el.getAttribute(attr) : el.innerText;
+            })
+            """,
+            pairs);
+    }
 
     private static async Task<string?> ReadAsync(ILocator scope, string spec)
     {
