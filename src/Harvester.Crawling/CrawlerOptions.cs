@@ -40,7 +40,7 @@ public sealed class CrawlerOptions
 
     /// <summary>A browser context is closed and a fresh one opened after this many pages, to bound memory.</summary>
     [Range(1, 10_000)]
-    public int PagesPerContext { get; set; } = 40;
+    public int PagesPerContext { get; set; } = 20;
 
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan NavigationTimeout { get; set; } = TimeSpan.FromSeconds(20);

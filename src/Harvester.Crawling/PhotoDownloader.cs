@@ -87,19 +87,12 @@ public sealed class PhotoDownloader(IHttpClientFactory httpClients, HostThrottle
             }
 
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
-            using var buffer = new MemoryStream();
-            var chunk = new byte[81920];
-            int read;
-            while ((read = await stream.ReadAsync(chunk, ct)) > 0)
+            var bytes = await ReadCappedAsync(stream, response.Content.Headers.ContentLength, o.MaxImageBytes, ct);
+            if (bytes is null)
             {
-                buffer.Write(chunk, 0, read);
-                if (buffer.Length > o.MaxImageBytes)
-                {
-                    return new Download(null, null, declared, final, $"over the size cap: more than Crawler:MaxImageBytes {o.MaxImageBytes} bytes", true);
-                }
+                return new Download(null, null, declared, final, $"over the size cap: more than Crawler:MaxImageBytes {o.MaxImageBytes} bytes", true);
             }
 
-            var bytes = buffer.ToArray();
             var format = ImageSniffer.Format(bytes);
             if (format is null)
             {
@@ -123,4 +116,39 @@ public sealed class PhotoDownloader(IHttpClientFactory httpClients, HostThrottle
     }
 
     internal static bool IsTransient(HttpStatusCode code) => (int)code is 408 or 425 or 429 or >= 500;
+
+    /// <summary>
+    /// Reads the body into one array of its exact size when the length is announced (photos are large-object-heap
+    /// sized, so a growing buffer plus a final copy doubles that churn); null when it exceeds the cap.
+    /// </summary>
+    private static async Task<byte[]?> ReadCappedAsync(Stream stream, long? length, long cap, CancellationToken ct)
+    {
+        if (length is long n && n <= cap)
+        {
+            var exact = new byte[n];
+            var read = await stream.ReadAtLeastAsync(exact, exact.Length, throwOnEndOfStream: false, ct);
+            if (read < n)
+            {
+                return exact[..read]; // the server sent less than it announced: keep what came; sniffing and decoding judge it
+            }
+
+            // More than announced would be a broken server; the cap still holds.
+            var probe = new byte[1];
+            return await stream.ReadAsync(probe, ct) == 0 ? exact : null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int got;
+        while ((got = await stream.ReadAsync(chunk, ct)) > 0)
+        {
+            buffer.Write(chunk, 0, got);
+            if (buffer.Length > cap)
+            {
+                return null;
+            }
+        }
+
+        return buffer.ToArray();
+    }
 }
