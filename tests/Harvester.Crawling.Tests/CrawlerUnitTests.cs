@@ -147,6 +147,21 @@ public sealed class CrawlJobSpecTests
             new CrawlJobSpec { Site = "map", Neighbourhoods = ["a"], Categories = ["b"], Template = "{neighbourhood}" }.Validate(Options())).Message);
 }
 
+public sealed class BrowserHostTests
+{
+    [Fact]
+    public void A_missing_configured_browser_names_the_install_command()
+    {
+        var e = Assert.Throws<HarvesterException>(() => BrowserHost.FindExecutable("/opt/no/such/chromium"));
+        Assert.Contains("apt-get install chromium", e.Message);
+        Assert.Contains("Crawler:BrowserExecutablePath", e.Message);
+    }
+
+    [Fact]
+    public void The_system_chromium_is_found_by_default() =>
+        Assert.Equal("/usr/bin/chromium", BrowserHost.FindExecutable(""));
+}
+
 public sealed class ImageSnifferTests
 {
     [Fact]
