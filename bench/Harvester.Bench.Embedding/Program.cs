@@ -16,7 +16,7 @@ using Pgvector;
 // Embedding benchmarks: (1) the embed stage from JPEG blobs to stored vectors beside its parts measured alone;
 // (2) k-NN over 100,000 vectors of the default model's dimension in pgvector (HNSW) vs exact search and hnswlib-node.
 // Usage: dotnet run -c Release --project bench/Harvester.Bench.Embedding -- [--images 240] [--vectors 100000] [--queries 200] [--skip-stage] [--skip-knn]
-//        [--intra-op N] [--decode N] [--spinning]   (Inference:IntraOpThreads / DecodeParallelism / AllowSpinning; default: the shipped settings)
+//        [--intra-op N] [--decode N] [--batch N] [--spinning]   (Inference:IntraOpThreads / DecodeParallelism / BatchSize / AllowSpinning; default: the shipped settings)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
 var imageCount = Arg("--images", 240);
@@ -32,6 +32,11 @@ if (args.Contains("--intra-op"))
 if (args.Contains("--decode"))
 {
     overrides["Inference:DecodeParallelism"] = Arg("--decode", 0).ToString(CultureInfo.InvariantCulture);
+}
+
+if (args.Contains("--batch"))
+{
+    overrides["Inference:BatchSize"] = Arg("--batch", 32).ToString(CultureInfo.InvariantCulture);
 }
 
 if (args.Contains("--spinning"))
@@ -152,8 +157,13 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder.Model, CancellationToken.None);
     Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, BatchSize {options.BatchSize}, ClaimBatch {options.ClaimBatch}");
 
-    // Warm-up: one small pass (session initialisation, JIT), then clear it.
-    await service.RunOnceAsync(8, CancellationToken.None);
+    // Warm-up: one full pass over every image (session initialisation, tiered JIT of the decode and resize loops,
+    // pooled buffers, ONNX Runtime's arena), then clear it, so the stage is measured in the same steady state as the
+    // parts measured after it.
+    while ((await service.RunOnceAsync(options.ClaimBatch, CancellationToken.None)).Claimed > 0)
+    {
+    }
+
     await Exec(db, "DELETE FROM embeddings; DELETE FROM work_leases;");
 
     var stageRates = new List<double>();

@@ -87,10 +87,11 @@ public sealed class EmbedService(
         var decodeTime = new Stopwatch();
         var inferTime = new Stopwatch();
         var chunkSize = Math.Min(o.BatchSize, ids.Count);
-        // Two pooled buffers: the next chunk is decoded while the current one runs through the model. The model runs
-        // on a thread of its own, so decoding keeps all of its workers (a thread-pool thread blocked in Run would take
-        // one of them); with ONNX Runtime's spin-waiting off (Inference:AllowSpinning) the two share the cores
-        // instead of the model's idle threads busy-waiting for work while decoding wants the CPU.
+        // When decoders and model threads fit on the cores together, the next chunk is decoded while the current one
+        // runs through the model (two pooled buffers; the model on a thread of its own so decoding keeps all of its
+        // workers). When they do not fit (2 cores: 2 decoders + 2 model threads), overlapping only makes both wait
+        // on each other's time slices and caches, and measured slower than running them in turn.
+        var overlap = o.EffectiveDecodeParallelism + o.EffectiveIntraOpThreads <= Environment.ProcessorCount;
         var buffers = new[] { ArrayPool<float>.Shared.Rent(chunkSize * per), ArrayPool<float>.Shared.Rent(chunkSize * per) };
         Task<float[][]>? running = null;
         List<long>? runningIds = null;
@@ -158,8 +159,18 @@ public sealed class EmbedService(
                 }
 
                 var count = n;
-                running = Task.Factory.StartNew(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                runningIds = batchIds;
+                if (overlap)
+                {
+                    running = Task.Factory.StartNew(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                    runningIds = batchIds;
+                }
+                else
+                {
+                    inferTime.Start();
+                    vectors.AddRange(embedder.Run(buffer.AsMemory(0, count * per), count));
+                    inferTime.Stop();
+                    okIds.AddRange(batchIds);
+                }
             }
 
             if (running is not null)

@@ -86,4 +86,6 @@ public sealed class InferenceOptions
     public int MaxQueryImageBytes { get; set; } = 50 * 1024 * 1024;
 
     public int EffectiveDecodeParallelism => DecodeParallelism > 0 ? DecodeParallelism : Environment.ProcessorCount;
+
+    public int EffectiveIntraOpThreads => IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount;
 }

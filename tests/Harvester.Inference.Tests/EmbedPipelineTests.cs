@@ -13,12 +13,20 @@ public sealed class EmbedPipelineTests(PostgresFixture fixture) : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
-    [Fact]
-    public async Task A_claim_split_into_overlapping_model_batches_stores_each_image_its_own_vector_and_skips_the_bad_ones()
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    public async Task A_claim_split_into_model_batches_stores_each_image_its_own_vector_and_skips_the_bad_ones(int decoders, int modelThreads)
     {
-        // Batches of 3 out of a claim of 10: decoding of one batch overlaps the model run of the previous one, and
-        // batches with bad images are compacted before they run.
-        await using var host = new InferenceTestHost(_db, new Dictionary<string, string?> { ["Inference:BatchSize"] = "3" });
+        // Batches of 3 out of a claim of 10, compacted around the bad images before they run. With one decoder and one
+        // model thread the next batch is decoded while the model runs (they fit on two cores); with two of each they
+        // take turns unless the machine has the cores for both.
+        await using var host = new InferenceTestHost(_db, new Dictionary<string, string?>
+        {
+            ["Inference:BatchSize"] = "3",
+            ["Inference:DecodeParallelism"] = decoders.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Inference:IntraOpThreads"] = modelThreads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
         var photos = Photos.Load(7).Select(p => p.Jpeg).ToList();
         byte[][] items =
         [
