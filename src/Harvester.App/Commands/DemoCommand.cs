@@ -37,9 +37,15 @@ internal static class DemoCommand
         demo.SetAction((pr, ct) => Cli.Guard(async () =>
         {
             var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["PostgreSQL:Database"] = DemoDatabase });
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["PostgreSQL:Database"] = DemoDatabase,
+                // The demo prints its own summary of each stage; logs below warnings would bury it.
+                ["Logging:LogLevel:Default"] = "Warning",
+                // Item failures are the demo site's injected faults; the crawl summary lists them with their reasons.
+                ["Logging:LogLevel:Harvester.Crawling.CrawlService"] = "Error",
+            });
             builder.Services.AddHarvesterDemoSiteOptions();
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
             using var host = builder.Build();
             var clock = Stopwatch.StartNew();
             Console.WriteLine("== Harvester demo: crawl → curate → embed → search → cluster ==");
