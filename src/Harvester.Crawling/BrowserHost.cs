@@ -11,7 +11,6 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IPlaywright? _playwright;
     private IBrowser? _browser;
-    private int _contextsOpened;
     private readonly SemaphoreSlim _contextGate = new(1, 1);
     private readonly Dictionary<IBrowserContext, int> _livePages = [];
     private IBrowserContext? _current;
@@ -22,7 +21,6 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         System.Text.RegularExpressions.RegexOptions.Compiled);
 
     public int BrowsersLaunched { get; private set; }
-    public int ContextsOpened => _contextsOpened;
 
     public static string FindExecutable(string configured)
     {
@@ -128,7 +126,6 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
             });
         }
 
-        Interlocked.Increment(ref _contextsOpened);
         return context;
     }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -76,8 +75,7 @@ public sealed class PhotoDownloader(IHttpClientFactory httpClients, HostThrottle
             if (!response.IsSuccessStatusCode)
             {
                 var code = (int)response.StatusCode;
-                var transient = code is 408 or 425 or 429 or >= 500;
-                return new Download(null, null, null, final, $"HTTP {code} {response.ReasonPhrase}", !transient);
+                return new Download(null, null, null, final, $"HTTP {code} {response.ReasonPhrase}", !IsTransient(code));
             }
 
             var declared = response.Content.Headers.ContentType?.MediaType;
@@ -115,7 +113,8 @@ public sealed class PhotoDownloader(IHttpClientFactory httpClients, HostThrottle
         }
     }
 
-    internal static bool IsTransient(HttpStatusCode code) => (int)code is 408 or 425 or 429 or >= 500;
+    /// <summary>Statuses worth trying again later (timeouts, too early, rate limits, server errors); others are final.</summary>
+    public static bool IsTransient(int status) => status is 408 or 425 or 429 or >= 500;
 
     /// <summary>
     /// Reads the body into one array of its exact size when the length is announced (photos are large-object-heap

@@ -261,8 +261,7 @@ public sealed class SiteEngine(IOptions<CrawlerOptions> options)
 
         if (response is not null && response.Status >= 400)
         {
-            var transient = response.Status is 408 or 425 or 429 or >= 500;
-            throw new CrawlPageException($"HTTP {response.Status} for {url}", !transient);
+            throw new CrawlPageException($"HTTP {response.Status} for {url}", !PhotoDownloader.IsTransient(response.Status));
         }
     }
 
