@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Harvester.Core;
 using OpenCvSharp;
 
@@ -102,6 +103,11 @@ public sealed class Preprocessor(ModelManifest manifest)
     /// <summary>torchvision CenterCrop: int(round((size - crop) / 2.0)) with Python's round half to even.</summary>
     public static int CropOffset(int size, int crop) => (int)Math.Round((size - crop) / 2.0, MidpointRounding.ToEven);
 
+    // The resize kernels run 10^5-10^6 multiply-adds per image and call Store/Clip8 for every output pixel. Left to
+    // tiered compilation they start as unoptimised code with a call per pixel, and in a fresh process (where the rest
+    // of the app is still being compiled) their promotion waits for seconds of work; so they are compiled fully
+    // optimised at once, with the per-pixel helpers inlined.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ResizePil(ReadOnlySpan<byte> src, int width, int height, int stride, int rw, int rh, int left, int top, Span<float> dst)
     {
         var m = Manifest;
@@ -168,6 +174,7 @@ public sealed class Preprocessor(ModelManifest manifest)
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ResizeFloat(ReadOnlySpan<byte> src, int width, int height, int stride, int rw, int rh, int left, int top, Span<float> dst)
     {
         var m = Manifest;
@@ -199,6 +206,7 @@ public sealed class Preprocessor(ModelManifest manifest)
     }
 
     /// <summary>Writes one pixel (given as B, G, R in 0..255) normalised, in the model's channel order and layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Store(Span<float> dst, int plane, int y, int x, float b, float g, float r)
     {
         var m = Manifest;
@@ -222,6 +230,7 @@ public sealed class Preprocessor(ModelManifest manifest)
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte Clip8(int v)
     {
         var s = v >> PrecisionBits;
@@ -229,6 +238,7 @@ public sealed class Preprocessor(ModelManifest manifest)
     }
 
     /// <summary>Pillow's precompute_coeffs + normalize_coeffs_8bpc for output indices [first, first + count).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (int[] Start, int[] Count, int[] Weights, int Taps) FixedCoefficients(int inSize, int outSize, int first, int count)
     {
         var (start, n, weights, taps) = FloatCoefficients(inSize, outSize, first, count, antialias: true);
@@ -242,6 +252,7 @@ public sealed class Preprocessor(ModelManifest manifest)
         return (start, n, fixedWeights, taps);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (int[] Start, int[] Count, double[] Weights, int Taps) FloatCoefficients(int inSize, int outSize, int first, int count, bool antialias)
     {
         var scale = (double)inSize / outSize;
@@ -281,6 +292,7 @@ public sealed class Preprocessor(ModelManifest manifest)
         return (start, n, weights, taps);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double Triangle(double x)
     {
         x = Math.Abs(x);
