@@ -21,10 +21,10 @@ apt_update_once() {
   fi
 }
 
-# Debian packages: browser, PostgreSQL build headers for pgvector, real photographs for the demo site, fonts for
-# rendered text variants and contact sheets.
+# Debian packages: browser, PostgreSQL build headers for pgvector, real photographs for the demo site, fonts (and
+# fontconfig, which Skia uses to find them) for rendered text variants and Korean captions on contact sheets.
 packages=(chromium postgresql-15 postgresql-server-dev-15 build-essential ca-certificates
-          mate-backgrounds ukui-wallpapers python3-skimage fonts-dejavu-core fonts-noto-cjk)
+          mate-backgrounds ukui-wallpapers python3-skimage fonts-dejavu-core fonts-noto-cjk libfontconfig1)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then missing+=("$p"); fi

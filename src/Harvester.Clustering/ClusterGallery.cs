@@ -200,9 +200,9 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
 
         Cv2.Rectangle(img, new Rect(pad, pad, size - 2 * pad, size - 2 * pad), new Scalar(160, 160, 160), 1);
         var title = string.Create(CultureInfo.InvariantCulture, $"run {runId}: {points.Rows} images, k = {k}, PCA");
-        Cv2.PutText(img, title, new Point(pad, 32), HersheyFonts.HersheySimplex, 0.7, Scalar.Black, 1, LineTypes.AntiAlias);
+        TextPainter.Draw(img, title, new Point(pad, 32), 20f, size - 2 * pad, Scalar.Black);
         var axes = string.Create(CultureInfo.InvariantCulture, $"PC1 {variance.ElementAtOrDefault(0):P1} of variance, PC2 {variance.ElementAtOrDefault(1):P1}");
-        Cv2.PutText(img, axes, new Point(pad, size - 15), HersheyFonts.HersheySimplex, 0.55, Scalar.Black, 1, LineTypes.AntiAlias);
+        TextPainter.Draw(img, axes, new Point(pad, size - 15), 16f, size - 2 * pad, Scalar.Black);
         Cv2.ImEncode(".png", img, out var png);
         return png;
     }

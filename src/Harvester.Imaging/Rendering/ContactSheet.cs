@@ -1,4 +1,3 @@
-using System.Text;
 using OpenCvSharp;
 
 namespace Harvester.Imaging.Rendering;
@@ -14,8 +13,8 @@ public static class ContactSheet
     private const int LineHeight = 16;
     private const int CaptionLines = 2;
     private const int TitleHeight = 30;
-    private const HersheyFonts Font = HersheyFonts.HersheySimplex;
-    private const double FontScale = 0.42;
+    private const float CaptionSize = 12f;
+    private const float TitleSize = 16f;
 
     /// <summary>Largest sheet edge accepted; keeps a mistaken tile count from allocating gigabytes.</summary>
     public const int MaxEdge = 16384;
@@ -41,7 +40,7 @@ public static class ContactSheet
         using var sheet = new Mat(height, width, MatType.CV_8UC3, Scalar.White);
         if (!string.IsNullOrEmpty(title))
         {
-            DrawText(sheet, title, new Point(Margin, 21), 0.6, width - 2 * Margin);
+            TextPainter.Draw(sheet, title, new Point(Margin, 21), TitleSize, width - 2 * Margin, Scalar.Black);
         }
 
         for (var i = 0; i < tiles.Count; i++)
@@ -52,7 +51,7 @@ public static class ContactSheet
             var lines = WrapCaption(tiles[i].Caption ?? "", tileSize);
             for (var l = 0; l < lines.Count; l++)
             {
-                DrawText(sheet, lines[l], new Point(x, y + tileSize + 12 + l * LineHeight), FontScale, tileSize);
+                TextPainter.Draw(sheet, lines[l], new Point(x, y + tileSize + 12 + l * LineHeight), CaptionSize, tileSize, Scalar.Black);
             }
         }
 
@@ -67,7 +66,7 @@ public static class ContactSheet
         {
             using var grey = new Mat(sheet, cell);
             grey.SetTo(new Scalar(200, 200, 200));
-            Cv2.PutText(sheet, "cannot decode", new Point(cell.X + 6, cell.Y + cell.Height / 2), Font, FontScale, Scalar.Black, 1, LineTypes.AntiAlias);
+            TextPainter.Draw(sheet, "cannot decode", new Point(cell.X + 6, cell.Y + cell.Height / 2), CaptionSize, cell.Width - 12, Scalar.Black);
             return;
         }
 
@@ -82,22 +81,6 @@ public static class ContactSheet
         resized.CopyTo(target);
     }
 
-    private static void DrawText(Mat sheet, string text, Point origin, double scale, int maxWidth)
-    {
-        var ascii = ToAscii(text);
-        if (ascii.Length == 0)
-        {
-            return;
-        }
-
-        while (ascii.Length > 1 && Cv2.GetTextSize(ascii, Font, scale, 1, out _).Width > maxWidth)
-        {
-            ascii = ascii[..^2] + "~";
-        }
-
-        Cv2.PutText(sheet, ascii, origin, Font, scale, Scalar.Black, 1, LineTypes.AntiAlias);
-    }
-
     /// <summary>Splits a caption on explicit newlines, then on spaces, into at most <see cref="CaptionLines"/> lines that fit.</summary>
     private static List<string> WrapCaption(string caption, int width)
     {
@@ -108,7 +91,7 @@ public static class ContactSheet
             foreach (var word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             {
                 var candidate = current.Length == 0 ? word : current + " " + word;
-                if (current.Length > 0 && Cv2.GetTextSize(ToAscii(candidate), Font, FontScale, 1, out _).Width > width)
+                if (current.Length > 0 && TextPainter.Measure(candidate, CaptionSize) > width)
                 {
                     lines.Add(current);
                     current = word;
@@ -123,22 +106,5 @@ public static class ContactSheet
         }
 
         return lines.Take(CaptionLines).ToList();
-    }
-
-    /// <summary>OpenCV's Hershey fonts draw ASCII only; other characters become '?' rather than garbage.</summary>
-    private static string ToAscii(string text)
-    {
-        var sb = new StringBuilder(text.Length);
-        foreach (var c in text.Normalize(NormalizationForm.FormD))
-        {
-            if (char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
-            {
-                continue;
-            }
-
-            sb.Append(c is >= ' ' and <= '~' ? c : '?');
-        }
-
-        return sb.ToString();
     }
 }
