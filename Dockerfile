@@ -6,7 +6,7 @@ RUN dotnet publish src/Harvester.App/Harvester.App.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-noto-cjk ca-certificates \
+ && apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-noto-cjk libfontconfig1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .
