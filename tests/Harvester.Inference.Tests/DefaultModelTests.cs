@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using Harvester.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
+using Harvester.Testing;
 
 namespace Harvester.Inference.Tests;
 
