@@ -24,6 +24,7 @@ internal static class Cli
         root.Subcommands.Add(CurateCommand.Create());
         root.Subcommands.Add(CrawlCommands.Create());
         root.Subcommands.Add(DemoSiteCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
         return await root.Parse(args).InvokeAsync();

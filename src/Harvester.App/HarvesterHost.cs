@@ -40,6 +40,7 @@ internal static class HarvesterHost
         Imaging.ImagingServiceCollectionExtensions.AddHarvesterImaging(builder.Services, builder.Configuration);
         Clustering.ClusteringServiceCollectionExtensions.AddHarvesterClustering(builder.Services, builder.Configuration);
         Inference.InferenceServiceCollectionExtensions.AddHarvesterInference(builder.Services, builder.Configuration);
+        Export.ExportServiceCollectionExtensions.AddHarvesterExport(builder.Services, builder.Configuration);
         if (!worker)
         {
             var loops = builder.Services

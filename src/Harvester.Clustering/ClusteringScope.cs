@@ -91,7 +91,7 @@ public sealed record ClusteringScope
     }
 
     /// <summary>SQL predicate on an images row aliased <paramref name="alias"/>; values become parameters appended to <paramref name="parameters"/>.</summary>
-    internal string Predicate(string alias, List<object> parameters)
+    public string Predicate(string alias, List<object> parameters)
     {
         var clauses = new List<string> { $"{alias}.status = 'accepted'" };
         string Next(object value)

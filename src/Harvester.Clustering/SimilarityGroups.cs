@@ -38,10 +38,10 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
             throw new HarvesterException($"Scope '{scope}' has no accepted images with {m.Label} embeddings: embed them first or widen --scope.");
         }
 
-        var pairs = await PairsAsync(db, m, scope, 1 - t, o.SimilarityNeighbours, ct);
+        var pairs = await NeighbourPairsAsync(db, m, scope, 1 - t, o.SimilarityNeighbours, ct);
         var index = inScope.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
         var sets = new UnionFind(inScope.Count);
-        foreach (var (a, b) in pairs)
+        foreach (var (a, b, _) in pairs)
         {
             if (index.TryGetValue(a, out var ia) && index.TryGetValue(b, out var ib))
             {
@@ -149,18 +149,18 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
     }
 
     /// <summary>
-    /// (a, b) pairs within <paramref name="maxDistance"/> cosine distance. The model id and cast are literals so the
+    /// (a, b, cosine distance) for each image's <paramref name="neighbours"/> nearest neighbours within <paramref name="maxDistance"/>. The model id and cast are literals so the
     /// planner matches the model's partial HNSW index; scope filters apply to the probing side here and to the
     /// neighbour side by the caller.
     /// </summary>
-    private static async Task<List<(long A, long B)>> PairsAsync(NpgsqlDataSource db, ModelInfo m, ClusteringScope scope, double maxDistance, int neighbours, CancellationToken ct)
+    public static async Task<List<(long A, long B, double Distance)>> NeighbourPairsAsync(NpgsqlDataSource db, ModelInfo m, ClusteringScope scope, double maxDistance, int neighbours, CancellationToken ct)
     {
         var p = new List<object>();
         var where = scope.Predicate("i", p);
         var id = m.Id.ToString(CultureInfo.InvariantCulture);
         var cast = m.Cast;
         var sql = $"""
-            SELECT a.image_id, b.image_id FROM embeddings a JOIN images i ON i.id = a.image_id
+            SELECT a.image_id, b.image_id, b.dist FROM embeddings a JOIN images i ON i.id = a.image_id
             CROSS JOIN LATERAL (
                 SELECT e.image_id, e.embedding::{cast} <=> a.embedding::{cast} AS dist FROM embeddings e
                 WHERE e.model_id = {id} AND e.image_id <> a.image_id
@@ -176,7 +176,7 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
             await set.ExecuteNonQueryAsync(ct);
         }
 
-        var pairs = new List<(long, long)>();
+        var pairs = new List<(long, long, double)>();
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         foreach (var a in p)
         {
@@ -187,7 +187,7 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
         {
             while (await r.ReadAsync(ct))
             {
-                pairs.Add((r.GetInt64(0), r.GetInt64(1)));
+                pairs.Add((r.GetInt64(0), r.GetInt64(1), r.GetDouble(2)));
             }
         }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Harvester.Clustering;
+using Harvester.Export;
 using Harvester.Crawling;
 using Harvester.Crawling.DemoSite;
 using Harvester.Data;
@@ -18,7 +19,8 @@ namespace Harvester.App.Commands;
 
 /// <summary>
 /// <c>harvester demo</c>: the main job end to end on embedded defaults — the local demo site is crawled (map places by
-/// neighbourhood × category, shop products by category), curated, embedded, searched and clustered, and the outputs a
+/// neighbourhood × category, shop products by category), curated, embedded, searched, clustered and exported as a
+/// leakage-free training dataset, and the outputs a
 /// person wants to look at are written and listed. It works in its own database (harvester_demo), rebuilt each run.
 /// </summary>
 internal static class DemoCommand
@@ -48,7 +50,7 @@ internal static class DemoCommand
             builder.Services.AddHarvesterDemoSiteOptions();
             using var host = builder.Build();
             var clock = Stopwatch.StartNew();
-            Console.WriteLine("== Harvester demo: crawl → curate → embed → search → cluster ==");
+            Console.WriteLine("== Harvester demo: crawl → curate → embed → search → cluster → export ==");
             await host.StartAsync(ct);
             var services = host.Services;
             var database = services.GetRequiredService<HarvesterDatabase>();
@@ -139,6 +141,16 @@ internal static class DemoCommand
                 Console.WriteLine("          (few images share a source after dedupe, so ARI is low by construction; see BENCHMARKS.md for the copy-grouping benchmark)");
             }
 
+            // A training dataset from what was accepted: whole places and near-copies per split.
+            ExportResult? export = null;
+            if (curation.Accepted > 0)
+            {
+                export = await services.GetRequiredService<ExportService>().ExportAsync(
+                    new ExportRequest { OutputDirectory = Path.Combine(outDir, "dataset"), Force = true }, ct);
+                Console.Write("[export] ");
+                ExportCommand.Print(export);
+            }
+
             Console.WriteLine();
             Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
             Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<BlobStore>().Root}");
@@ -152,6 +164,13 @@ internal static class DemoCommand
                 Console.WriteLine($"  cluster galleries:                {Path.Combine(galleryPath, "index.html")}");
                 Console.WriteLine($"  embedding map (PCA):              {Path.Combine(galleryPath, "pca.png")}");
                 Console.WriteLine($"  projector files:                  {Path.Combine(galleryPath, "vectors.tsv")}, metadata.tsv");
+            }
+
+            if (export is not null)
+            {
+                Console.WriteLine($"  training dataset (ImageFolder):   {export.Directory}");
+                Console.WriteLine($"  dataset manifest:                 {export.Manifest}");
+                Console.WriteLine($"  leakage report and counts:        {Path.Combine(export.Directory, ExportService.SummaryFile)}");
             }
 
             if (database.Cluster is { } c)
@@ -202,7 +221,7 @@ internal static class DemoCommand
         var tiles = new List<(byte[] Image, string Caption)> { (await blobs.ReadAsync((string)(await sha.ExecuteScalarAsync(ct))!, ct), $"query {imageId}") };
         foreach (var n in result.Neighbours)
         {
-            tiles.Add((await blobs.ReadAsync(n.Sha256, ct), $"{n.ImageId}  d={n.Distance:F3}"));
+            tiles.Add((await blobs.ReadAsync(n.Sha256, ct), $"{n.ImageId}  d={n.Distance:F3}\n{n.Neighbourhood} {n.Place}".TrimEnd()));
         }
 
         var path = Path.Combine(outDir, "nearest.png");

@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+
+namespace Harvester.Export;
+
+internal static partial class Log
+{
+    [LoggerMessage(6001, LogLevel.Information, "Exported {Images} images in {Groups} leakage groups to {Directory}")]
+    public static partial void Exported(ILogger logger, int images, int groups, string directory);
+
+    [LoggerMessage(6002, LogLevel.Warning, "{Count} accepted images have no blob in the store and are left out of the export")]
+    public static partial void MissingBlobs(ILogger logger, int count);
+
+    [LoggerMessage(6003, LogLevel.Warning, "No embeddings yet: the export groups images by source and duplicate groups only, not by near-copies")]
+    public static partial void NoVectors(ILogger logger);
+}
