@@ -30,6 +30,16 @@ internal static class Cli
         return await root.Parse(args).InvokeAsync();
     }
 
+    /// <summary>Runs a one-shot command body with the app's services (host started before, stopped after), under <see cref="Guard"/>.</summary>
+    public static Task<int> InHost(ParseResult parse, CancellationToken ct, Func<IServiceProvider, Task<int>> body) => Guard(async () =>
+    {
+        using var host = HarvesterHost.CreateBuilder(parse.GetValue(ConfigOption)).Build();
+        await host.StartAsync(ct);
+        var code = await body(host.Services);
+        await host.StopAsync(ct);
+        return code;
+    });
+
     /// <summary>Runs a command body, turning failures the user can act on into one clear line instead of a stack trace.</summary>
     public static async Task<int> Guard(Func<Task<int>> body)
     {

@@ -31,10 +31,8 @@ internal static class ClusterCommands
             cluster.Options.Add(o);
         }
 
-        cluster.SetAction((pr, ct) => Cli.Guard(async () =>
+        cluster.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
             var request = new ClusterRequest
             {
                 Model = pr.GetValue(Model),
@@ -48,9 +46,8 @@ internal static class ClusterCommands
                 WarmStart = pr.GetValue(Cold) ? false : null,
                 WriteGallery = pr.GetValue(NoGallery) ? false : null,
             };
-            var result = await host.Services.GetRequiredService<ClusteringService>().RunAsync(request, ct);
+            var result = await services.GetRequiredService<ClusteringService>().RunAsync(request, ct);
             PrintRun(result);
-            await host.StopAsync(ct);
             return 0;
         }));
 
@@ -60,26 +57,20 @@ internal static class ClusterCommands
             groups.Options.Add(o);
         }
 
-        groups.SetAction((pr, ct) => Cli.Guard(async () =>
+        groups.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var result = await host.Services.GetRequiredService<SimilarityGrouper>().RunAsync(
+            var result = await services.GetRequiredService<SimilarityGrouper>().RunAsync(
                 pr.GetValue(Model), ClusteringScope.Parse(pr.GetValue(Scope)), pr.GetValue(Threshold), pr.GetValue(AsDuplicates) ? true : null, ct);
             PrintGroups(result);
-            await host.StopAsync(ct);
             return 0;
         }));
 
         var gallery = new Command("gallery", "(Re)write a run's contact sheets, index.html, PCA map and projector files.");
         gallery.Options.Add(Run);
-        gallery.SetAction((pr, ct) => Cli.Guard(async () =>
+        gallery.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var dir = await host.Services.GetRequiredService<ClusterGallery>().WriteAsync(pr.GetValue(Run), ct);
+            var dir = await services.GetRequiredService<ClusterGallery>().WriteAsync(pr.GetValue(Run), ct);
             Console.WriteLine($"Gallery: {Path.Combine(dir, "index.html")}");
-            await host.StopAsync(ct);
             return 0;
         }));
 
@@ -89,13 +80,10 @@ internal static class ClusterCommands
         var evaluate = new Command("evaluate", "Print a clustering run's metrics (inertia, silhouette, Davies-Bouldin, k sweep, drift) and, with --labels, ARI, NMI and purity.");
         evaluate.Options.Add(Run);
         evaluate.Options.Add(Labels);
-        evaluate.SetAction((pr, ct) => Cli.Guard(async () =>
+        evaluate.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var report = await host.Services.GetRequiredService<ClusterEvaluator>().EvaluateAsync(pr.GetValue(Run), pr.GetValue(Labels), ct);
+            var report = await services.GetRequiredService<ClusterEvaluator>().EvaluateAsync(pr.GetValue(Run), pr.GetValue(Labels), ct);
             PrintEvaluation(report);
-            await host.StopAsync(ct);
             return 0;
         }));
 

@@ -31,11 +31,9 @@ internal static class CrawlCommands
             crawl.Options.Add(o);
         }
 
-        crawl.SetAction((pr, ct) => Cli.Guard(async () =>
+        crawl.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var crawler = host.Services.GetRequiredService<CrawlService>();
+            var crawler = services.GetRequiredService<CrawlService>();
             long jobId;
             if (pr.GetValue(Resume) is long resume)
             {
@@ -65,16 +63,13 @@ internal static class CrawlCommands
 
             var summary = await crawler.RunJobAsync(jobId, ct);
             PrintSummary(summary);
-            await host.StopAsync(ct);
             return 0;
         }));
 
         var jobs = new Command("jobs", "List crawl jobs with their counters.");
-        jobs.SetAction((pr, ct) => Cli.Guard(async () =>
+        jobs.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var db = host.Services.GetRequiredService<Data.HarvesterDatabase>();
+            var db = services.GetRequiredService<Data.HarvesterDatabase>();
             await using var cmd = db.DataSource.CreateCommand("""
                 SELECT j.id, s.key, j.status, j.places_found, j.products_found, j.photos_found, j.photos_stored, j.failures, j.name
                 FROM crawl_jobs j JOIN sites s ON s.id = j.site_id ORDER BY j.id
@@ -87,7 +82,6 @@ internal static class CrawlCommands
             }
 
             await r.CloseAsync();
-            await host.StopAsync(ct);
             return 0;
         }));
         crawl.Subcommands.Add(jobs);

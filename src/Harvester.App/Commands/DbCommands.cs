@@ -26,13 +26,10 @@ internal static class DbCommands
         }));
 
         var status = new Command("status", "Where the database is, pgvector's version, migrations and row counts.");
-        status.SetAction((pr, ct) => Cli.Guard(async () =>
+        status.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
+            var database = services.GetRequiredService<HarvesterDatabase>();
             await PrintStatusAsync(database, ct);
-            await host.StopAsync(ct);
             return 0;
         }));
 

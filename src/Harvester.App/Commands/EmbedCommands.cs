@@ -24,12 +24,10 @@ internal static class EmbedCommands
         var embed = new Command("embed", "Embed every accepted image that has no vector for the model yet, then exit.");
         embed.Options.Add(Model);
         embed.Options.Add(batch);
-        embed.SetAction((pr, ct) => Cli.Guard(async () =>
+        embed.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var service = host.Services.GetRequiredService<EmbedService>();
-            var options = host.Services.GetRequiredService<IOptions<InferenceOptions>>().Value;
+            var service = services.GetRequiredService<EmbedService>();
+            var options = services.GetRequiredService<IOptions<InferenceOptions>>().Value;
             var size = pr.GetValue(batch) ?? options.ClaimBatch;
             var model = pr.GetValue(Model);
             var clock = Stopwatch.StartNew();
@@ -56,7 +54,6 @@ internal static class EmbedCommands
             var seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"[embed] {name}: {embedded} images embedded, {failed} failed, {seconds:F1} s" +
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
-            await host.StopAsync(ct);
             return 0;
         }));
         return embed;
@@ -165,13 +162,11 @@ internal static class EmbedCommands
         var fetch = new Option<string?>("--fetch") { Description = "Download (or generate) this model now and register it." };
         var models = new Command("models", "Models Harvester knows (generated, manifests in the models directory, configuration) and the registered ones with their vector counts.");
         models.Options.Add(fetch);
-        models.SetAction((pr, ct) => Cli.Guard(async () =>
+        models.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var catalog = host.Services.GetRequiredService<ModelCatalog>();
-            var registry = host.Services.GetRequiredService<ModelRegistry>();
-            var options = host.Services.GetRequiredService<IOptions<InferenceOptions>>().Value;
+            var catalog = services.GetRequiredService<ModelCatalog>();
+            var registry = services.GetRequiredService<ModelRegistry>();
+            var options = services.GetRequiredService<IOptions<InferenceOptions>>().Value;
             if (pr.GetValue(fetch) is { } name)
             {
                 var resolved = await catalog.ResolveAsync(name, ct);
@@ -206,7 +201,6 @@ internal static class EmbedCommands
                 Console.WriteLine($"{m.Id,4} {m.Name,-24} {m.Version,-8} {m.Cast,-16} {count,9}  {m.IndexName}");
             }
 
-            await host.StopAsync(ct);
             return 0;
         }));
         return models;

@@ -28,10 +28,8 @@ internal static class ExportCommand
             command.Options.Add(o);
         }
 
-        command.SetAction((pr, ct) => Cli.Guard(async () =>
+        command.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
             var request = new ExportRequest
             {
                 OutputDirectory = pr.GetValue(Out),
@@ -45,9 +43,8 @@ internal static class ExportCommand
                 Seed = pr.GetValue(Seed),
                 Force = pr.GetValue(Force),
             };
-            var result = await host.Services.GetRequiredService<ExportService>().ExportAsync(request, ct);
+            var result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct);
             Print(result);
-            await host.StopAsync(ct);
             return 0;
         }));
         return command;
