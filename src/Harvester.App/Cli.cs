@@ -25,6 +25,7 @@ internal static class Cli
         root.Subcommands.Add(CrawlCommands.Create());
         root.Subcommands.Add(DemoSiteCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(DashboardCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
         return await root.Parse(args).InvokeAsync();

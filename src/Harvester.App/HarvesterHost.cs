@@ -52,6 +52,14 @@ internal static class HarvesterHost
             }
         }
 
+        builder.Services.AddOptions<Dashboard.DashboardOptions>().BindConfiguration(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<Dashboard.PipelineStatus>();
+        builder.Services.AddSingleton<Dashboard.DashboardServer>();
+        if (worker)
+        {
+            builder.Services.AddHostedService<Dashboard.DashboardService>();
+        }
+
         return builder;
     }
 }

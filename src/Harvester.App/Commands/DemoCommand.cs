@@ -173,6 +173,7 @@ internal static class DemoCommand
                 Console.WriteLine($"  leakage report and counts:        {Path.Combine(export.Directory, ExportService.SummaryFile)}");
             }
 
+            Console.WriteLine($"  dashboard:                        Harvester__PostgreSQL__Database={DemoDatabase} ./harvester dashboard  (http://127.0.0.1:5080)");
             if (database.Cluster is { } c)
             {
                 Console.WriteLine($"  SQL: ./harvester db start, then psql -h {c.SocketDir} -p {c.Port} -U postgres {DemoDatabase}");
