@@ -19,8 +19,11 @@ namespace Harvester.Clustering;
 /// </summary>
 public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, IOptions<StorageOptions> storage, IOptions<ClusteringOptions> options)
 {
-    public string DirectoryFor(long runId) =>
-        Path.Combine(storage.Value.ResolveOutputRoot(), "clusters", "run-" + runId.ToString(CultureInfo.InvariantCulture));
+    public string DirectoryFor(long runId) => DirectoryFor(storage.Value.ResolveOutputRoot(), runId);
+
+    /// <summary>Where run <paramref name="runId"/>'s gallery lives under an output folder.</summary>
+    public static string DirectoryFor(string outputRoot, long runId) =>
+        Path.Combine(outputRoot, "clusters", "run-" + runId.ToString(CultureInfo.InvariantCulture));
 
     public async Task<string> WriteAsync(long runId, CancellationToken ct)
     {

@@ -150,8 +150,7 @@ public sealed class ExportService(
 
         var index = rows.Select((r, i) => (r.Id, i)).ToDictionary(p => p.Id, p => p.i);
         var sets = new UnionFind(rows.Count);
-        await JoinBySourceAsync(db, rows, index, sets, groupBy, ct);
-        JoinByKey(rows.Select(r => r.DuplicateGroup), sets);
+        await JoinBySourceAndDuplicatesAsync(db, rows, index, sets, groupBy, ct);
 
         // Near-copies by embedding: each image's nearest neighbours; the pairs also feed the leakage report.
         var (model, pairs, withVector) = await NeighbourPairsAsync(db, request, index, ct);
@@ -309,60 +308,49 @@ public sealed class ExportService(
             rows.Add(new Row(
                 r.GetInt64(0), r.GetString(1).Trim(), Get<int?>(2), Get<int?>(3), Get<string>(4), Get<double?>(5), r.GetString(6),
                 Get<long?>(7), Get<long?>(8), Get<long?>(9), Get<string>(10), Get<string>(11), Get<string>(12), Get<string>(13), Get<string>(14),
-                r.IsDBNull(15) ? null : ToUInt64(r.GetFieldValue<BitArray>(15))));
+                r.IsDBNull(15) ? null : Imaging.PerceptualHash.FromBits(r.GetFieldValue<BitArray>(15))));
         }
 
         return rows;
     }
 
-    private static ulong ToUInt64(BitArray bits)
+    /// <summary>
+    /// Joins images that share a key: the same place / product (including places and products an image was also seen
+    /// at), and the same curation duplicate group.
+    /// </summary>
+    private static async Task JoinBySourceAndDuplicatesAsync(NpgsqlDataSource db, List<Row> rows, Dictionary<long, int> index, UnionFind sets, ExportGrouping groupBy, CancellationToken ct)
     {
-        ulong value = 0;
-        for (var i = 0; i < bits.Length && i < 64; i++)
-        {
-            if (bits[i])
-            {
-                value |= 1UL << (63 - i);
-            }
-        }
-
-        return value;
-    }
-
-    /// <summary>Joins images of the same place / product, including places and products an image was also seen at.</summary>
-    private static async Task JoinBySourceAsync(NpgsqlDataSource db, List<Row> rows, Dictionary<long, int> index, UnionFind sets, ExportGrouping groupBy, CancellationToken ct)
-    {
-        if (groupBy == ExportGrouping.None)
-        {
-            return;
-        }
-
         var byPlace = groupBy is ExportGrouping.Source or ExportGrouping.Place;
         var byProduct = groupBy is ExportGrouping.Source or ExportGrouping.Product;
         var first = new Dictionary<string, int>();
-        void Join(int i, string key)
+        void Join(int i, string kind, long? key)
         {
-            if (first.TryGetValue(key, out var j))
+            if (key is not { } k)
+            {
+                return;
+            }
+
+            var name = kind + ":" + k.ToString(CultureInfo.InvariantCulture);
+            if (first.TryGetValue(name, out var j))
             {
                 sets.Union(i, j);
             }
             else
             {
-                first[key] = i;
+                first[name] = i;
             }
         }
 
         for (var i = 0; i < rows.Count; i++)
         {
-            if (byPlace && rows[i].PlaceId is { } place)
-            {
-                Join(i, "place:" + place.ToString(CultureInfo.InvariantCulture));
-            }
+            Join(i, "duplicates", rows[i].DuplicateGroup);
+            Join(i, "place", byPlace ? rows[i].PlaceId : null);
+            Join(i, "product", byProduct ? rows[i].ProductId : null);
+        }
 
-            if (byProduct && rows[i].ProductId is { } product)
-            {
-                Join(i, "product:" + product.ToString(CultureInfo.InvariantCulture));
-            }
+        if (!byPlace && !byProduct)
+        {
+            return;
         }
 
         await using var cmd = db.CreateCommand("SELECT image_id, place_id, product_id FROM image_sightings WHERE image_id = ANY($1)");
@@ -371,37 +359,8 @@ public sealed class ExportService(
         while (await r.ReadAsync(ct))
         {
             var i = index[r.GetInt64(0)];
-            if (byPlace && !r.IsDBNull(1))
-            {
-                Join(i, "place:" + r.GetInt64(1).ToString(CultureInfo.InvariantCulture));
-            }
-
-            if (byProduct && !r.IsDBNull(2))
-            {
-                Join(i, "product:" + r.GetInt64(2).ToString(CultureInfo.InvariantCulture));
-            }
-        }
-    }
-
-    private static void JoinByKey(IEnumerable<long?> keys, UnionFind sets)
-    {
-        var first = new Dictionary<long, int>();
-        var i = 0;
-        foreach (var key in keys)
-        {
-            if (key is { } k)
-            {
-                if (first.TryGetValue(k, out var j))
-                {
-                    sets.Union(i, j);
-                }
-                else
-                {
-                    first[k] = i;
-                }
-            }
-
-            i++;
+            Join(i, "place", byPlace && !r.IsDBNull(1) ? r.GetInt64(1) : null);
+            Join(i, "product", byProduct && !r.IsDBNull(2) ? r.GetInt64(2) : null);
         }
     }
 
@@ -428,7 +387,7 @@ public sealed class ExportService(
         var withVector = (int)(long)(await count.ExecuteScalarAsync(ct))!;
         var pairs = await SimilarityGrouper.NeighbourPairsAsync(db, model, request.Scope, 2.0, options.Value.Neighbours, ct);
         pairs.RemoveAll(p => !index.ContainsKey(p.A) || !index.ContainsKey(p.B));
-        return ($"{model.Name}:{model.Version}", pairs, withVector);
+        return (model.Label, pairs, withVector);
     }
 
     private static LeakageReport Audit(List<Row> rows, int[] splitOf, Dictionary<long, int> index, List<(long A, long B, double Distance)> pairs, double cosine, int withoutVector, int hashLimit)
