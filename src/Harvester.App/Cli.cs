@@ -26,6 +26,7 @@ internal static class Cli
         root.Subcommands.Add(DemoSiteCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DashboardCommand.Create());
+        root.Subcommands.Add(CorpusCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
         return await root.Parse(args).InvokeAsync();

@@ -1,20 +1,16 @@
+using Harvester.Imaging.Corpus;
 using Xunit;
 
 namespace Harvester.Testing;
 
-/// <summary>Real, mutually distinct photos installed on the machine (MATE nature backgrounds, scikit-image sample data).</summary>
+/// <summary>Whole real photographs: the photo corpus's locked source files (scripts/corpus.lock), nothing else on the machine.</summary>
 public static class Photos
 {
-    private static readonly string[] Roots = ["/usr/share/backgrounds/mate/nature", "/usr/lib/python3/dist-packages/skimage/data"];
-
     /// <summary>Photos at least 256 px on each side, sorted by path so every run uses the same ones; large files are scaled down once to keep tests fast.</summary>
     public static IReadOnlyList<(string Name, byte[] Jpeg)> Load(int count)
     {
         var list = new List<(string, byte[])>();
-        foreach (var path in Roots.Where(Directory.Exists)
-                     .SelectMany(r => Directory.EnumerateFiles(r, "*.*", SearchOption.AllDirectories))
-                     .Where(p => p.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase) || p.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
-                     .Order(StringComparer.Ordinal))
+        foreach (var path in PhotoCorpus.FindSourcePhotos())
         {
             using var mat = OpenCvSharp.Cv2.ImRead(path, OpenCvSharp.ImreadModes.Color);
             if (mat.Empty() || mat.Width < 256 || mat.Height < 256)
@@ -32,7 +28,7 @@ public static class Photos
             }
         }
 
-        Assert.True(list.Count >= Math.Min(count, 8), $"expected real photos under {string.Join(", ", Roots)}");
+        Assert.True(list.Count >= Math.Min(count, 8), "expected the photo corpus's source files (./harvester setup installs them)");
         return list;
     }
 }

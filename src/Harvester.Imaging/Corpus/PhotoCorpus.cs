@@ -22,12 +22,16 @@ public enum VariantKind
     WebP,
 }
 
+/// <summary>One file the corpus is cut from, as scripts/corpus.lock records it.</summary>
+public sealed record CorpusSource(string Package, string Path, string Sha256);
+
 /// <summary>
-/// Real photographs installed by the setup step (Debian's mate-backgrounds nature set, python3-skimage's sample
-/// photos, and scikit-learn's / matplotlib's sample photos when present), cut into distinct photos: small files whole,
-/// large files as a non-overlapping grid of tiles. Flat tiles (sky, bokeh) and tiles perceptually close to one already
-/// taken are left out, so every corpus photo is a different picture. Used by the demo site and by tests and benchmarks
-/// that need real photographs instead of synthetic pixels.
+/// Real photographs installed by the setup step, exactly the files scripts/corpus.lock lists (Debian's mate-backgrounds
+/// nature set and python3-skimage's sample photos), cut into distinct photos: small files whole, large files as a
+/// non-overlapping grid of tiles. Flat tiles (sky, bokeh) and tiles perceptually close to one already taken are left
+/// out, so every corpus photo is a different picture. Nothing is taken because it happens to be on the machine: a listed
+/// file that is missing or differs is an error, so the same checkout gives the same corpus everywhere. Used by the demo
+/// site and by tests and benchmarks that need real photographs instead of synthetic pixels.
 /// </summary>
 public static class PhotoCorpus
 {
@@ -35,69 +39,51 @@ public static class PhotoCorpus
     public const int TileWidth = 352;
     public const int TileHeight = 264;
 
-    /// <summary>Extra directories (separated by ':') whose JPEG/PNG files are all taken as photographs.</summary>
-    public const string ExtraDirectoriesVariable = "HARVESTER_PHOTO_DIRS";
-
     private const int Version = 1;
     private const double MinTileStdDev = 6.0;
     private const int MinPerceptualDistance = 10;
-    private const long MinFileBytes = 20_000;
 
-    // mate-backgrounds: only the nature set is photographic (abstract/desktop are renders); ukui-wallpapers are all
-    // illustrations, so they are not sources at all.
-    private static readonly string[] PhotoDirectories =
-    [
-        "/usr/share/backgrounds/mate/nature",
-    ];
-
-    // skimage's sample data mixes photos with synthetic test images (checkerboards, text, silhouettes, palettes);
-    // motorcycle_right is the stereo partner of motorcycle_left, a near duplicate.
-    private static readonly string[] SkimagePhotos =
-    [
-        "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "clock_motion.png", "coffee.png",
-        "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
-        "retina.jpg", "rocket.jpg",
-    ];
-
-    private static readonly string[] OptionalPhotos =
-    [
-        "/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg",
-        "/usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg",
-        "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
-    ];
-
+    private static readonly Lazy<CorpusLock> LockFile = new(CorpusLock.LoadEmbedded, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<string>> VerifiedSources = new(VerifySources, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<IReadOnlyList<CorpusPhoto>> All = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lock RenderLock = new();
 
-    /// <summary>Photo files found on this machine, sorted by path; empty when none of the source packages is installed.</summary>
-    public static IReadOnlyList<string> FindSourcePhotos()
+    /// <summary>The files scripts/corpus.lock lists, in its order.</summary>
+    public static IReadOnlyList<CorpusSource> Sources => LockFile.Value.Sources;
+
+    /// <summary>The fingerprint scripts/corpus.lock records for the corpus built from its sources.</summary>
+    public static CorpusFingerprint RecordedFingerprint => LockFile.Value.Fingerprint;
+
+    /// <summary>The fingerprint of the corpus as built on this machine: its size and a hash of its ids in order.</summary>
+    public static CorpusFingerprint Fingerprint => CorpusFingerprint.Of(All.Value);
+
+    /// <summary>
+    /// The listed photo files, sorted by path, each checked against its recorded SHA-256. Throws
+    /// <see cref="Core.HarvesterException"/> naming the first missing or different file and the package it comes from.
+    /// </summary>
+    public static IReadOnlyList<string> FindSourcePhotos() => VerifiedSources.Value;
+
+    private static IReadOnlyList<string> VerifySources()
     {
-        var found = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var dir in PhotoDirectories)
+        foreach (var source in Sources)
         {
-            AddImages(dir, found, _ => true);
-        }
-
-        foreach (var dir in SkimageDataDirectories())
-        {
-            AddImages(dir, found, path => SkimagePhotos.Contains(Path.GetFileName(path), StringComparer.Ordinal));
-        }
-
-        foreach (var file in OptionalPhotos.Where(File.Exists))
-        {
-            found.Add(Path.GetFullPath(file));
-        }
-
-        var extra = Environment.GetEnvironmentVariable(ExtraDirectoriesVariable);
-        if (!string.IsNullOrWhiteSpace(extra))
-        {
-            foreach (var dir in extra.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (!File.Exists(source.Path))
             {
-                AddImages(dir, found, _ => true);
+                throw new Core.HarvesterException(
+                    $"Photo corpus source {source.Path} is missing: install Debian's {source.Package} ('./harvester setup' does); scripts/corpus.lock lists it.");
+            }
+
+            using var stream = File.OpenRead(source.Path);
+            var actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+            if (!string.Equals(actual, source.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new Core.HarvesterException(
+                    $"Photo corpus source {source.Path} has SHA-256 {actual}, not the {source.Sha256} scripts/corpus.lock records: " +
+                    $"this machine has another version of Debian's {source.Package}.");
             }
         }
 
-        return [.. found];
+        return [.. Sources.Select(s => s.Path).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>
@@ -437,35 +423,6 @@ public static class PhotoCorpus
         }
 
         return builder.ToString();
-    }
-
-    private static IEnumerable<string> SkimageDataDirectories()
-    {
-        foreach (var root in new[] { "/usr/lib/python3/dist-packages", "/usr/local/lib/python3/dist-packages" })
-        {
-            var dir = Path.Combine(root, "skimage", "data");
-            if (Directory.Exists(dir))
-            {
-                yield return dir;
-            }
-        }
-    }
-
-    private static void AddImages(string dir, SortedSet<string> found, Func<string, bool> accept)
-    {
-        if (!Directory.Exists(dir))
-        {
-            return;
-        }
-
-        foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
-        {
-            var ext = Path.GetExtension(file).ToLowerInvariant();
-            if (ext is ".jpg" or ".jpeg" or ".png" && accept(file) && new FileInfo(file).Length >= MinFileBytes)
-            {
-                found.Add(Path.GetFullPath(file));
-            }
-        }
     }
 
     private static string UniqueStem(string path, HashSet<string> taken)
