@@ -1,3 +1,4 @@
+using Harvester.Core;
 using Harvester.Crawling;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
@@ -22,6 +23,7 @@ internal static class HarvesterHost
         });
 
         var config = configPath ?? Environment.GetEnvironmentVariable("HARVESTER_CONFIG");
+        var extra = new List<string>();
         if (!string.IsNullOrWhiteSpace(config))
         {
             var full = Path.GetFullPath(config);
@@ -30,8 +32,11 @@ internal static class HarvesterHost
                 throw new Core.HarvesterException($"Configuration file {full} (--config / HARVESTER_CONFIG) does not exist.");
             }
 
-            builder.Configuration.AddJsonFile(full, optional: false, reloadOnChange: false);
+            extra.Add(full);
         }
+
+        // A list in --config replaces the one in appsettings.json instead of overwriting it position by position.
+        Core.ConfiguredLists.MergeJsonFiles(builder.Configuration, extra);
 
         // Harvester__Section__Key overrides, in addition to the host's unprefixed Section__Key.
         builder.Configuration.AddEnvironmentVariables("Harvester__");
@@ -52,7 +57,7 @@ internal static class HarvesterHost
             }
         }
 
-        builder.Services.AddOptions<Dashboard.DashboardOptions>().BindConfiguration(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<Dashboard.DashboardOptions>().BindSection(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Dashboard.PipelineStatus>();
         builder.Services.AddSingleton<Dashboard.DashboardServer>();
         if (worker)

@@ -1,3 +1,4 @@
+using Harvester.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -9,7 +10,7 @@ public static class ClusteringServiceCollectionExtensions
     /// <summary>Clustering options, the run / group / evaluation services, galleries and the periodic worker.</summary>
     public static IServiceCollection AddHarvesterClustering(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ClusteringOptions>().BindConfiguration(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ClusteringOptions>().BindSection(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ClusterGallery>();
         services.AddSingleton<ClusteringService>();

@@ -11,8 +11,8 @@ public static class CrawlingServiceCollectionExtensions
 {
     public static IServiceCollection AddHarvesterCrawling(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<CrawlerOptions>().BindConfiguration(CrawlerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<CrawlScheduleOptions>().BindConfiguration(CrawlerOptions.Section).Validate(
+        services.AddOptions<CrawlerOptions>().BindSection(CrawlerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CrawlScheduleOptions>().BindSection(CrawlerOptions.Section).Validate(
             o => o.Schedules.All(s => s.Cron.Length == 0 || Cronos.CronExpression.TryParse(s.Cron, out _)),
             "Crawler:Schedules: a Cron value is not a valid 5-field cron expression").ValidateOnStart();
         services.AddSingleton<BrowserHost>();

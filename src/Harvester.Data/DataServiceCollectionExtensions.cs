@@ -10,8 +10,8 @@ public static class DataServiceCollectionExtensions
     /// <summary>Database (embedded or configured), blob store and the EF context factory.</summary>
     public static IServiceCollection AddHarvesterData(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<PostgreSqlOptions>().BindConfiguration(PostgreSqlOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindSection(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PostgreSqlOptions>().BindSection(PostgreSqlOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<HarvesterDatabase>();
         services.AddSingleton<BlobStore>();
         services.AddSingleton<Microsoft.EntityFrameworkCore.IDbContextFactory<HarvesterDbContext>, DbContextFactory>();

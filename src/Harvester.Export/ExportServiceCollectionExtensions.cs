@@ -1,3 +1,4 @@
+using Harvester.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,7 +9,7 @@ public static class ExportServiceCollectionExtensions
     /// <summary>Export options and the dataset exporter.</summary>
     public static IServiceCollection AddHarvesterExport(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ExportOptions>().BindConfiguration(ExportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ExportOptions>().BindSection(ExportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ExportService>();
         return services;
     }

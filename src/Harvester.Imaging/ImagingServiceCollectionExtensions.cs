@@ -1,3 +1,4 @@
+using Harvester.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -10,7 +11,7 @@ public static class ImagingServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<CurationOptions>()
-            .BindConfiguration(CurationOptions.Section)
+            .BindSection(CurationOptions.Section)
             .ValidateDataAnnotations()
             .Validate(o => !o.Profiles.Values.Any(p => p.MaxTextRatio is not null) || o.Text.Enabled,
                 "Curation: a profile sets MaxTextRatio but Curation:Text:Enabled is false.")

@@ -12,7 +12,7 @@ public static class InferenceServiceCollectionExtensions
     /// <summary>Inference options, the model catalog and shared sessions, the embed stage, search, and the embed worker.</summary>
     public static IServiceCollection AddHarvesterInference(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<InferenceOptions>().BindSection(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
         services.AddSingleton<ModelRegistry>();

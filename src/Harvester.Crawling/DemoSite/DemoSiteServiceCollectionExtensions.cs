@@ -1,3 +1,4 @@
+using Harvester.Core;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Harvester.Crawling.DemoSite;
@@ -7,7 +8,7 @@ public static class DemoSiteServiceCollectionExtensions
     /// <summary>Binds and validates <see cref="DemoSiteOptions"/> from the "DemoSite" section (used by <c>harvester demo-site</c> and the demo).</summary>
     public static IServiceCollection AddHarvesterDemoSiteOptions(this IServiceCollection services)
     {
-        services.AddOptions<DemoSiteOptions>().BindConfiguration(DemoSiteOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DemoSiteOptions>().BindSection(DemoSiteOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         return services;
     }
 }
