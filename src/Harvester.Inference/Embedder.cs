@@ -17,8 +17,9 @@ public sealed class Embedder : IDisposable
     private readonly string[] _outputNames;
     private readonly int _decodeParallelism;
 
-    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism)
+    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism, int fixedBatch)
     {
+        FixedBatch = fixedBatch;
         Model = model;
         Manifest = model.Manifest;
         Preprocessor = new Preprocessor(model.Manifest);
@@ -40,6 +41,9 @@ public sealed class Embedder : IDisposable
 
     public int Dimension => Manifest.Dimension;
 
+    /// <summary>The batch size the graph's input fixes (many exported models take exactly 1), or 0 when it is free.</summary>
+    public int FixedBatch { get; }
+
     public static Embedder Load(ResolvedModel model, InferenceOptions options, ILogger logger)
     {
         if (!File.Exists(model.ModelPath))
@@ -58,9 +62,10 @@ public sealed class Embedder : IDisposable
             throw new HarvesterException($"ONNX Runtime cannot load {model.ModelPath} for '{model.Manifest.Name}': {e.Message}", e);
         }
 
+        int fixedBatch;
         try
         {
-            CheckSignature(model.Manifest, session);
+            fixedBatch = CheckSignature(model.Manifest, session);
         }
         catch
         {
@@ -69,7 +74,7 @@ public sealed class Embedder : IDisposable
         }
 
         Log.ModelLoaded(logger, model.Manifest.Name, model.Manifest.Version, provider, model.Manifest.InputName, model.Manifest.OutputName, model.Manifest.Dimension);
-        return new Embedder(model, session, provider, options.EffectiveDecodeParallelism);
+        return new Embedder(model, session, provider, options.EffectiveDecodeParallelism, fixedBatch);
     }
 
     /// <summary>
@@ -115,7 +120,8 @@ public sealed class Embedder : IDisposable
         return so;
     }
 
-    private static void CheckSignature(ModelManifest m, InferenceSession session)
+    /// <summary>Checks the graph against the manifest and returns the batch size its input fixes (0 when symbolic).</summary>
+    private static int CheckSignature(ModelManifest m, InferenceSession session)
     {
         if (!session.InputMetadata.TryGetValue(m.InputName, out var input))
         {
@@ -142,6 +148,8 @@ public sealed class Embedder : IDisposable
             throw new HarvesterException(
                 $"Model '{m.Name}' output '{m.OutputName}' has dimension {outDims[channelAxis]} but its manifest says {m.Dimension}; fix the manifest's dimension (and version).");
         }
+
+        return dims[0] > 0 ? dims[0] : 0;
     }
 
     /// <summary>Embeds encoded images (JPEG, PNG...). Throws <see cref="HarvesterException"/> for an image that cannot be decoded.</summary>
@@ -169,37 +177,76 @@ public sealed class Embedder : IDisposable
         }
     }
 
-    /// <summary>Runs the model on <paramref name="count"/> preprocessed images laid out back to back in <paramref name="input"/>.</summary>
+    /// <summary>
+    /// Runs the model on <paramref name="count"/> preprocessed images laid out back to back in <paramref name="input"/>,
+    /// in runs of the graph's fixed batch size when it has one (the last run padded when that size is above 1).
+    /// </summary>
     public float[][] Run(Memory<float> input, int count)
     {
         var result = new float[count][];
-        if (count == 0)
+        if (FixedBatch == 0)
         {
+            RunBatch(input, count, count, result, 0);
             return result;
         }
 
+        var per = Manifest.ValuesPerImage;
+        float[]? padded = null;
+        try
+        {
+            for (var start = 0; start < count; start += FixedBatch)
+            {
+                var n = Math.Min(FixedBatch, count - start);
+                var chunk = input.Slice(start * per, n * per);
+                if (n < FixedBatch)
+                {
+                    padded = ArrayPool<float>.Shared.Rent(FixedBatch * per);
+                    Array.Clear(padded, 0, FixedBatch * per);
+                    chunk.Span.CopyTo(padded);
+                    chunk = padded.AsMemory(0, FixedBatch * per);
+                }
+
+                RunBatch(chunk, FixedBatch, n, result, start);
+            }
+        }
+        finally
+        {
+            if (padded is not null)
+            {
+                ArrayPool<float>.Shared.Return(padded);
+            }
+        }
+
+        return result;
+    }
+
+    private void RunBatch(Memory<float> input, int batch, int used, float[][] result, int offset)
+    {
+        if (used == 0)
+        {
+            return;
+        }
+
         var m = Manifest;
-        long[] shape = m.IsNhwc ? [count, m.Height, m.Width, 3] : [count, 3, m.Height, m.Width];
-        using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input[..(count * m.ValuesPerImage)], shape);
+        long[] shape = m.IsNhwc ? [batch, m.Height, m.Width, 3] : [batch, 3, m.Height, m.Width];
+        using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input[..(batch * m.ValuesPerImage)], shape);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, _inputNames, [tensor], _outputNames);
         var output = outputs[0];
         var outShape = output.GetTensorTypeAndShape().Shape;
         var data = output.GetTensorDataAsSpan<float>();
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < used; i++)
         {
-            result[i] = Pool(data, outShape, i);
+            var vector = result[offset + i] = Pool(data, outShape, i);
             if (m.L2Normalize)
             {
-                var norm = TensorPrimitives.Norm(result[i]);
+                var norm = TensorPrimitives.Norm(vector);
                 if (norm > 0)
                 {
-                    TensorPrimitives.Divide(result[i], norm, result[i]);
+                    TensorPrimitives.Divide(vector, norm, vector);
                 }
             }
         }
-
-        return result;
     }
 
     private float[] Pool(ReadOnlySpan<float> data, long[] shape, int index)
