@@ -1,5 +1,7 @@
 using Harvester.Core;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -65,6 +67,10 @@ public sealed class HarvesterDatabase(
     public async Task MigrateAsync(CancellationToken ct)
     {
         await using var db = CreateDbContext();
+
+        // EF asks for the applied migrations by querying the history table and reading a missing table as "none",
+        // which it logs as a failed command; on a fresh database that puts two "fail:" lines into a healthy start.
+        await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         await db.Database.MigrateAsync(ct);
         AppliedMigrations = pending;
