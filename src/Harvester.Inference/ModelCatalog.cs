@@ -85,23 +85,27 @@ public sealed class ModelCatalog(
         return manifest;
     }
 
-    /// <summary>The model's manifest and a present, verified .onnx: generated or downloaded as needed.</summary>
+    /// <summary>The model's manifest and a present, verified .onnx: generated, on disk or downloaded as needed.</summary>
     public async Task<ResolvedModel> ResolveAsync(string name, CancellationToken ct)
     {
         var manifest = GetManifest(name);
         var dir = DirectoryFor(name);
-        var path = Path.Combine(dir, manifest.File);
         if (name == DefaultModel.Name)
         {
-            await EnsureDefaultModelAsync(dir, path, ct);
+            var generated = Path.Combine(dir, manifest.File);
+            await EnsureDefaultModelAsync(dir, generated, ct);
+            return new ResolvedModel(manifest, generated, manifest.ComputeSha256());
         }
-        else if (!File.Exists(path))
+
+        // A file:// URL or an absolute path is used where it is; a plain name lives in the model's directory.
+        var path = manifest.LocalUrlPath ?? (Path.IsPathFullyQualified(manifest.File) ? manifest.File : Path.Combine(dir, manifest.File));
+        if (!File.Exists(path))
         {
-            if (manifest.Url is null)
+            if (manifest.Url is null || manifest.LocalUrlPath is not null)
             {
                 throw new HarvesterException(
-                    $"Model file {path} for '{name}' is missing and its manifest has no url to download it from. " +
-                    "Export the model to that path (see docs/embedding.md) or add url and sha256 to the manifest.");
+                    $"Model file {path} for '{name}' is missing" + (manifest.Url is null ? " and its manifest has no url to download it from" : "") + ". " +
+                    "Export the model to that path (see docs/embedding.md)" + (manifest.Url is null ? " or add url and sha256 to the manifest." : "."));
             }
 
             await DownloadAsync(manifest, path, ct);
@@ -112,7 +116,8 @@ public sealed class ModelCatalog(
             if (!string.Equals(actual, manifest.Sha256, StringComparison.OrdinalIgnoreCase))
             {
                 throw new HarvesterException(
-                    $"Model file {path} has SHA-256 {actual} but the manifest for '{name}' expects {manifest.Sha256}. Delete the file to download it again.");
+                    $"Model file {path} has SHA-256 {actual} but the manifest for '{name}' expects {manifest.Sha256}" +
+                    (manifest.Url is not null && manifest.LocalUrlPath is null ? ". Delete the file to download it again." : $"; nothing was registered. Point the manifest at the right file or fix its sha256."));
             }
         }
 

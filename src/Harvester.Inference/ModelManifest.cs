@@ -17,7 +17,7 @@ public sealed record ModelManifest
     /// <summary>Bump when the weights or the recipe change: vectors of different versions are never mixed.</summary>
     public string Version { get; init; } = "1";
 
-    /// <summary>File name of the ONNX graph inside the model's directory.</summary>
+    /// <summary>The ONNX graph: a file name inside the model's directory, or an absolute path to a file anywhere on disk.</summary>
     public string File { get; init; } = "model.onnx";
 
     public string InputName { get; init; } = "";
@@ -61,10 +61,13 @@ public sealed record ModelManifest
 
     public int Dimension { get; init; }
 
-    /// <summary>Where to download the .onnx when it is not in the models directory.</summary>
+    /// <summary>
+    /// Where the .onnx comes from when it is not in the models directory: an http(s) URL to download (cached), or a
+    /// file:// URL of a file on disk, used in place.
+    /// </summary>
     public string? Url { get; init; }
 
-    /// <summary>SHA-256 (hex) the downloaded file must have; required with <see cref="Url"/>.</summary>
+    /// <summary>SHA-256 (hex) the file must have; required with <see cref="Url"/>, checked whenever it is set.</summary>
     public string? Sha256 { get; init; }
 
     public string? Description { get; init; }
@@ -83,6 +86,11 @@ public sealed record ModelManifest
 
     [JsonIgnore]
     public int ValuesPerImage => 3 * Width * Height;
+
+    /// <summary>The file a file:// <see cref="Url"/> names, or null for none or an http(s) URL.</summary>
+    [JsonIgnore]
+    public string? LocalUrlPath =>
+        Url is not null && Uri.TryCreate(Url, UriKind.Absolute, out var u) && u.IsFile ? u.LocalPath : null;
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -133,9 +141,10 @@ public sealed record ModelManifest
             errors.Add("version is required (at most 32 characters)");
         }
 
-        if (string.IsNullOrWhiteSpace(File) || File.Contains('/', StringComparison.Ordinal) || File.Contains('\\', StringComparison.Ordinal) || File.StartsWith('.'))
+        var plainName = !File.Contains('/', StringComparison.Ordinal) && !File.Contains('\\', StringComparison.Ordinal) && !File.StartsWith('.');
+        if (string.IsNullOrWhiteSpace(File) || !(plainName || (Path.IsPathFullyQualified(File) && !File.EndsWith('/'))))
         {
-            errors.Add("file must be a plain file name inside the model's directory");
+            errors.Add($"file must be a plain file name inside the model's directory or an absolute path ('{File}' is neither)");
         }
 
         if (string.IsNullOrWhiteSpace(InputName))
@@ -205,14 +214,14 @@ public sealed record ModelManifest
 
         if (Url is not null)
         {
-            if (!Uri.TryCreate(Url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+            if (!Uri.TryCreate(Url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https" or "file"))
             {
-                errors.Add($"url '{Url}' must be an absolute http(s) URL");
+                errors.Add($"url '{Url}' must be an absolute http(s) or file:// URL");
             }
 
             if (Sha256 is null)
             {
-                errors.Add("sha256 is required when url is set (downloads are verified)");
+                errors.Add("sha256 is required when url is set (model files are verified)");
             }
         }
 
