@@ -35,6 +35,7 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
     {
         BinDir = FindBinDir(options.BinDir);
         ResolveDirectories();
+        await RelocateIfUnreachableAsync(ct);
         await using var startLock = await AcquireLockAsync(ct);
         await PrepareDirectoriesAsync(ct);
 
@@ -154,17 +155,52 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
                 "or point ConnectionStrings:Harvester at an existing server.");
     }
 
-    private void ResolveDirectories()
+    private void ResolveDirectories(string? clusterDir = null)
     {
-        DataDir = string.IsNullOrWhiteSpace(options.DataDir)
-            ? Path.Combine(stateRoot, "postgres", "data")
-            : Path.GetFullPath(options.DataDir);
+        DataDir = clusterDir is not null
+            ? Path.Combine(clusterDir, "data")
+            : string.IsNullOrWhiteSpace(options.DataDir)
+                ? Path.Combine(stateRoot, "postgres", "data")
+                : Path.GetFullPath(options.DataDir);
         ClusterDir = Path.GetDirectoryName(DataDir)!;
         // Unix socket paths are limited to 107 bytes; a deep state directory gets a short alias under /tmp.
         var socketDir = Path.Combine(ClusterDir, "run");
         SocketDir = Encoding.UTF8.GetByteCount(socketDir) + "/.s.PGSQL.65535".Length < 100
             ? socketDir
             : Path.Combine(Path.GetTempPath(), "harvester-pg-" + ShortHash(DataDir));
+    }
+
+    /// <summary>
+    /// As root, the cluster runs as the system user, which cannot enter a state directory inside a private home (a
+    /// checkout under /root). Unless PostgreSQL:DataDir says where, the cluster then lives under /var/lib/harvester,
+    /// in a directory named after the state directory, so every process of that state directory finds the same one.
+    /// </summary>
+    private async Task RelocateIfUnreachableAsync(CancellationToken ct)
+    {
+        if (!RunsAsOtherUser || !string.IsNullOrWhiteSpace(options.DataDir) || await ReachableAsync(ClusterDir, ct))
+        {
+            return;
+        }
+
+        var relocated = Path.Combine(RelocationRoot, "postgres-" + ShortHash(Path.GetFullPath(stateRoot)));
+        Log.ClusterRelocated(logger, Path.GetFullPath(stateRoot), relocated);
+        ResolveDirectories(relocated);
+    }
+
+    /// <summary>Where clusters of private state directories live (root only).</summary>
+    public const string RelocationRoot = "/var/lib/harvester";
+
+    /// <summary>Whether the system user can enter the deepest existing directory on the way to <paramref name="path"/>.</summary>
+    private async Task<bool> ReachableAsync(string path, CancellationToken ct)
+    {
+        var existing = path;
+        while (!Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent)
+        {
+            existing = parent;
+        }
+
+        var r = await ProcessRunner.RunAsync("runuser", ["-u", options.SystemUser, "--", "test", "-x", existing], CommandTimeout, ct);
+        return r.ExitCode == 0;
     }
 
     private async Task PrepareDirectoriesAsync(CancellationToken ct)

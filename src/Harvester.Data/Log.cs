@@ -24,4 +24,7 @@ internal static partial class Log
 
     [LoggerMessage(1007, LogLevel.Information, "Applied migrations: {Migrations}")]
     public static partial void MigrationsApplied(ILogger logger, string migrations);
+
+    [LoggerMessage(1010, LogLevel.Information, "State directory {StateRoot} is private to root, which the PostgreSQL user cannot enter; the embedded cluster lives in {ClusterDir}")]
+    public static partial void ClusterRelocated(ILogger logger, string stateRoot, string clusterDir);
 }

@@ -45,6 +45,45 @@ public sealed class EmbeddedPostgresTests : IDisposable
     }
 
     [Fact]
+    public async Task A_state_directory_private_to_root_gets_its_cluster_where_the_postgres_user_can_reach_it()
+    {
+        // A checkout under /root is private (mode 700); as root the cluster runs as 'postgres', which cannot enter it.
+        var privateParent = Path.Combine(_root, "home");
+        Directory.CreateDirectory(privateParent);
+        File.SetUnixFileMode(privateParent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var state = Path.Combine(privateParent, "project", ".harvester");
+        var c = new EmbeddedPostgres(PostgresFixture.TestOptions(), state, NullLogger.Instance);
+        _started.Add(c);
+        try
+        {
+            await c.StartAsync(CancellationToken.None);
+            Assert.Equal(1, await ScalarAsync(c, "SELECT 1"));
+            if (c.RunsAsOtherUser)
+            {
+                Assert.StartsWith(EmbeddedPostgres.RelocationRoot + "/", c.DataDir, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.StartsWith(state, c.DataDir, StringComparison.Ordinal);
+            }
+
+            await c.StopAsync(CancellationToken.None);
+            var again = new EmbeddedPostgres(PostgresFixture.TestOptions(), state, NullLogger.Instance);
+            _started.Add(again);
+            await again.StartAsync(CancellationToken.None);
+            Assert.Equal(c.DataDir, again.DataDir); // every process of this state directory finds the same cluster
+            await again.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            if (c.DataDir.StartsWith(EmbeddedPostgres.RelocationRoot + "/", StringComparison.Ordinal))
+            {
+                Directory.Delete(c.ClusterDir, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_killed_server_recovers_committed_rows_on_next_start()
     {
         var options = PostgresFixture.TestOptions();
