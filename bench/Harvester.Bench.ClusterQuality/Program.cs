@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Harvester.Core;
-using Harvester.Crawling.DemoSite;
-using Harvester.Inference;
+using Harvester.DemoSite;
+using Harvester.Embed;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -50,7 +50,7 @@ Console.WriteLine($"args: {string.Join(' ', args)}");
 
 // 1. The demo site, faults off, one map query plus a small shop.
 var clock = Stopwatch.StartNew();
-await using var site = await DemoSite.StartAsync(new DemoSiteOptions
+await using var site = await DemoSiteServer.StartAsync(new DemoSiteOptions
 {
     Faults = false,
     Seed = siteSeed,
@@ -142,7 +142,7 @@ var services = new ServiceCollection();
 services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
 services.AddSingleton<IConfiguration>(configuration);
 services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
-services.AddHarvesterInference(configuration);
+services.AddHarvesterEmbed(configuration);
 await using var provider = services.BuildServiceProvider();
 var host = provider.GetRequiredService<ModelHost>();
 clock.Restart();

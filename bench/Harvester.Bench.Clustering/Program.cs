@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Harvester.Clustering;
+using Harvester.Cluster;
 
 // k-means on N x d float32 vectors (uniform in [0, 1)), k clusters, a fixed number of Lloyd iterations from the same
 // initial centroids, Harvester and scikit-learn alternating in this one command. Arguments: [n] [d] [k] [iterations] [repeats]

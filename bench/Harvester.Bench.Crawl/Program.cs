@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using Harvester.Bench;
 using Harvester.Core;
-using Harvester.Crawling;
-using Harvester.Crawling.DemoSite;
+using Harvester.Crawl;
+using Harvester.DemoSite;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +17,7 @@ using Npgsql;
 //   dotnet run -c Release --project bench/Harvester.Bench.Crawl -- --queries 16 --places 20 --photos 10 --runs 3
 if (args.Length > 0 && args[0] == "--serve")
 {
-    await using var site = await DemoSite.StartAsync(new DemoSiteOptions
+    await using var site = await DemoSiteServer.StartAsync(new DemoSiteOptions
     {
         Faults = false,
         PlacesPerQuery = int.Parse(args[1], CultureInfo.InvariantCulture),
@@ -135,7 +135,7 @@ async Task<(string, double, int, int, long, int)> RunHarvesterAsync(int run)
         .AddSingleton<IConfiguration>(configuration)
         .AddLogging(b => b.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.EntityFrameworkCore", LogLevel.None).AddSimpleConsole())
         .AddHarvesterData(configuration)
-        .AddHarvesterCrawling(configuration)
+        .AddHarvesterCrawl(configuration)
         .BuildServiceProvider();
     var database = services.GetRequiredService<HarvesterDatabase>();
     await database.StartAsync(migrate: true, CancellationToken.None);

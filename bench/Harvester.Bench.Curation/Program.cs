@@ -1,9 +1,10 @@
+using Harvester.Curate;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Harvester.Data;
 using Harvester.Imaging;
-using Harvester.Imaging.Corpus;
+using Harvester.DemoSite.Corpus;
 using Harvester.Testing;
 using Npgsql;
 using NpgsqlTypes;
@@ -61,7 +62,7 @@ static void Dedupe(int photoCount, int distractorCount)
 
     var photos = all.Take(photoCount).ToList();
     var distractors = all.Skip(photoCount).ToList();
-    var decoder = new ImageDecoder(new CurationOptions());
+    var decoder = new ImageDecoder(new CurationOptions().MaxFileBytes, new CurationOptions().MaxPixels, new CurationOptions().AnalysisSize);
     var kinds = Enum.GetValues<VariantKind>();
     var originals = new ulong[photos.Count];
     var variants = new Dictionary<VariantKind, ulong[]>();
@@ -163,7 +164,7 @@ static void Throughput(int count, int runs, string modelsRoot)
 
     var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToArray();
     var cores = Environment.ProcessorCount;
-    var decoder = new ImageDecoder(new CurationOptions());
+    var decoder = new ImageDecoder(new CurationOptions().MaxFileBytes, new CurationOptions().MaxPixels, new CurationOptions().AnalysisSize);
     using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
     using var full = new ImageAnalyzer(new CurationOptions(), modelsRoot);
     using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Harvester.Crawling.DemoSite;
-using Harvester.Imaging.Corpus;
+using Harvester.DemoSite;
+using Harvester.DemoSite.Corpus;
 
 // Demo-site benchmark: how fast the site starts and serves photos, so that a crawl benchmark against it knows whether
 // the site could be its bottleneck. Fetches every full-size photo and thumbnail of the crawl benchmark's workload.
@@ -16,7 +16,7 @@ var clock = Stopwatch.StartNew();
 var corpus = PhotoCorpus.Distinct();
 var corpusMs = clock.Elapsed.TotalMilliseconds;
 clock.Restart();
-await using var site = await DemoSite.StartAsync(new DemoSiteOptions
+await using var site = await DemoSiteServer.StartAsync(new DemoSiteOptions
 {
     Faults = false,
     PlacesPerQuery = places,

@@ -4,7 +4,7 @@ using System.Numerics.Tensors;
 using System.Text.Json;
 using Harvester.Core;
 using Harvester.Data;
-using Harvester.Inference;
+using Harvester.Embed;
 using Harvester.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -83,7 +83,7 @@ static ServiceProvider Services(HarvesterDatabase db, string root, Dictionary<st
     services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
     services.AddSingleton<BlobStore>();
     services.AddSingleton(db);
-    services.AddHarvesterInference(configuration);
+    services.AddHarvesterEmbed(configuration);
     return services.BuildServiceProvider();
 }
 

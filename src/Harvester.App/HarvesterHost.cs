@@ -1,5 +1,5 @@
 using Harvester.Core;
-using Harvester.Crawling;
+using Harvester.Crawl;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,10 +41,10 @@ internal static class HarvesterHost
         // Harvester__Section__Key overrides, in addition to the host's unprefixed Section__Key.
         builder.Configuration.AddEnvironmentVariables("Harvester__");
         builder.Services.AddHarvesterData(builder.Configuration);
-        builder.Services.AddHarvesterCrawling(builder.Configuration);
-        Imaging.ImagingServiceCollectionExtensions.AddHarvesterImaging(builder.Services, builder.Configuration);
-        Clustering.ClusteringServiceCollectionExtensions.AddHarvesterClustering(builder.Services, builder.Configuration);
-        Inference.InferenceServiceCollectionExtensions.AddHarvesterInference(builder.Services, builder.Configuration);
+        builder.Services.AddHarvesterCrawl(builder.Configuration);
+        Curate.CurateServiceCollectionExtensions.AddHarvesterCurate(builder.Services, builder.Configuration);
+        Cluster.ClusterServiceCollectionExtensions.AddHarvesterCluster(builder.Services, builder.Configuration);
+        Embed.EmbedServiceCollectionExtensions.AddHarvesterEmbed(builder.Services, builder.Configuration);
         Export.ExportServiceCollectionExtensions.AddHarvesterExport(builder.Services, builder.Configuration);
         if (!worker)
         {

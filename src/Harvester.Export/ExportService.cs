@@ -5,7 +5,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Harvester.Core;
 using Harvester.Data;
 using Microsoft.Extensions.Logging;

@@ -28,9 +28,6 @@ public sealed class DecodedImage(ImageHeader header, Mat pixels, byte[] pixelHas
 /// </summary>
 public sealed class ImageDecoder(long maxFileBytes, long maxPixels, int analysisSize)
 {
-    public ImageDecoder(CurationOptions options) : this(options.MaxFileBytes, options.MaxPixels, options.AnalysisSize)
-    {
-    }
 
     public int AnalysisSize { get; } = analysisSize;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Harvester.Core;
-using Harvester.Crawling;
+using Harvester.Crawl;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 

@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Harvester.Core;
 using Harvester.Data;
 using Harvester.Data.Entities;
-using Harvester.Inference;
+using Harvester.Embed;
 using Harvester.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -47,8 +47,8 @@ public sealed class ExportServiceTests(PostgresFixture fixture) : IAsyncLifetime
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
         services.AddSingleton<BlobStore>();
         services.AddSingleton(_db);
-        services.AddHarvesterInference(configuration);
-        services.AddHarvesterClustering(configuration);
+        services.AddHarvesterEmbed(configuration);
+        services.AddHarvesterCluster(configuration);
         services.AddHarvesterExport(configuration);
         _services = services.BuildServiceProvider();
         await SeedAsync();

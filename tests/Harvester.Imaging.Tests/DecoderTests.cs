@@ -1,3 +1,4 @@
+using Harvester.Testing;
 using System.Buffers.Binary;
 using System.Text;
 using OpenCvSharp;

@@ -1,4 +1,4 @@
-using Harvester.Imaging.Corpus;
+using Harvester.DemoSite.Corpus;
 using Xunit;
 
 namespace Harvester.Testing;

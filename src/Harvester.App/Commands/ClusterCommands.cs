@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Harvester.Core;
-using Harvester.Imaging.Corpus;
+using Harvester.DemoSite.Corpus;
 
 namespace Harvester.App.Commands;
 

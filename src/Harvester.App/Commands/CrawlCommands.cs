@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Harvester.Crawling;
+using Harvester.Crawl;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;

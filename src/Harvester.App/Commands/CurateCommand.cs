@@ -1,3 +1,4 @@
+using Harvester.Curate;
 using System.CommandLine;
 using Harvester.Data;
 using Harvester.Imaging;

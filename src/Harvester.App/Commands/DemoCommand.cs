@@ -1,13 +1,14 @@
+using Harvester.Curate;
 using System.CommandLine;
 using System.Diagnostics;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Harvester.Export;
-using Harvester.Crawling;
-using Harvester.Crawling.DemoSite;
+using Harvester.Crawl;
+using Harvester.DemoSite;
 using Harvester.Data;
 using Harvester.Imaging;
 using Harvester.Imaging.Rendering;
-using Harvester.Inference;
+using Harvester.Embed;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -45,7 +46,7 @@ internal static class DemoCommand
                 // The demo prints its own summary of each stage; logs below warnings would bury it.
                 ["Logging:LogLevel:Default"] = "Warning",
                 // Item failures are the demo site's injected faults; the crawl summary lists them with their reasons.
-                ["Logging:LogLevel:Harvester.Crawling.CrawlService"] = "Error",
+                ["Logging:LogLevel:Harvester.Crawl.CrawlService"] = "Error",
             });
             builder.Services.AddHarvesterDemoSiteOptions();
             using var host = builder.Build();
@@ -60,7 +61,7 @@ internal static class DemoCommand
                 : $"[database] configured server (ConnectionStrings:Harvester), pgvector {database.VectorVersion}");
 
             var siteOptions = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
-            await using var site = await DemoSite.StartAsync(siteOptions, services.GetRequiredService<ILoggerFactory>(), ct);
+            await using var site = await DemoSiteServer.StartAsync(siteOptions, services.GetRequiredService<ILoggerFactory>(), ct);
             Console.WriteLine($"[demo site] {site.BaseUrl} — real photographs, duplicates and injected faults (429/500, slow, redirect, broken, truncated, HTML-as-JPEG, oversize, a hanging grid, robots.txt)");
 
             // Crawl: map places by neighbourhood × category, and shop products by category.

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Harvester.Crawling.DemoSite;
+using Harvester.DemoSite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,7 +28,7 @@ internal static class DemoSiteCommand
             options.Seed = pr.GetValue(seed) ?? options.Seed;
             options.Faults = options.Faults && !pr.GetValue(noFaults);
 
-            await using var site = await DemoSite.StartAsync(options, host.Services.GetRequiredService<ILoggerFactory>(), ct);
+            await using var site = await DemoSiteServer.StartAsync(options, host.Services.GetRequiredService<ILoggerFactory>(), ct);
             var truth = site.Truth;
             var photos = truth.Places.Sum(p => p.Photos.Count) + truth.ShopCategories.Sum(c => c.Products.Sum(p => p.Reviews.Sum(r => r.Photos.Count)));
             Console.WriteLine($"Demo site on {site.BaseUrl} (seed {options.Seed}, faults {(options.Faults ? "on" : "off")})");

@@ -4,7 +4,7 @@ using System.Globalization;
 using Harvester.Core;
 using Harvester.Data;
 using Harvester.Imaging.Rendering;
-using Harvester.Inference;
+using Harvester.Embed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Harvester.Clustering;
+using Harvester.Cluster;
 using Harvester.Export;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -110,7 +110,7 @@ public sealed class PipelineStatus(HarvesterDatabase database, IOptions<StorageO
             while (await r.ReadAsync(ct))
             {
                 var id = r.GetInt64(0);
-                var gallery = Path.GetRelativePath(output, Path.Combine(Clustering.ClusterGallery.DirectoryFor(output, id), "index.html"));
+                var gallery = Path.GetRelativePath(output, Path.Combine(Cluster.ClusterGallery.DirectoryFor(output, id), "index.html"));
                 runs.Add(new RunRow(
                     id, r.GetString(1), r.GetInt32(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.IsDBNull(5) ? null : r.GetDouble(5),
                     r.GetFieldValue<DateTimeOffset>(6), Nullable(r, 7), File.Exists(Path.Combine(output, gallery)) ? gallery.Replace('\\', '/') : null,

@@ -1,0 +1,23 @@
+using Harvester.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Harvester.Cluster;
+
+public static class ClusterServiceCollectionExtensions
+{
+    /// <summary>Clustering options, the run / group / evaluation services, galleries and the periodic worker.</summary>
+    public static IServiceCollection AddHarvesterCluster(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ClusteringOptions>().BindSection(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ClusterGallery>();
+        services.AddSingleton<ClusteringService>();
+        services.AddSingleton<SimilarityGrouper>();
+        services.AddSingleton<ClusterEvaluator>();
+        services.AddSingleton<ClusteringWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusteringWorker>());
+        return services;
+    }
+}

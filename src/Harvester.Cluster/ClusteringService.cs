@@ -1,0 +1,525 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Harvester.Core;
+using Harvester.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace Harvester.Cluster;
+
+/// <summary>What to cluster; unset values come from the Clustering options.</summary>
+public sealed record ClusterRequest
+{
+    public string? Model { get; init; }
+
+    /// <summary>Number of clusters; 0 chooses k by the sweep ("auto"); null uses Clustering:K.</summary>
+    public int? K { get; init; }
+
+    public ClusteringScope Scope { get; init; } = ClusteringScope.All;
+    public int? PcaDimensions { get; init; }
+    public int? Seed { get; init; }
+    public int? MaxIterations { get; init; }
+    public double? Tolerance { get; init; }
+    public KMeansAlgorithm? Algorithm { get; init; }
+    public bool? WarmStart { get; init; }
+    public bool? WriteGallery { get; init; }
+}
+
+public sealed record KSweepPoint(int K, double Inertia, double Silhouette);
+
+/// <summary>How assignments moved since the previous run of the same model and scope.</summary>
+public sealed record DriftReport(long PreviousRunId, int Common, int Moved, int Added, int Removed, double AdjustedRandIndex);
+
+public sealed record ClusterRunResult(
+    long RunId,
+    ModelInfo Model,
+    ClusteringScope Scope,
+    int K,
+    int Images,
+    double Inertia,
+    double? Silhouette,
+    double? DaviesBouldin,
+    int Iterations,
+    bool Converged,
+    long? WarmStartedFrom,
+    DriftReport? Drift,
+    IReadOnlyList<KSweepPoint> Sweep,
+    int[] Sizes,
+    string? GalleryPath,
+    TimeSpan Elapsed);
+
+/// <summary>
+/// One k-means run over a model's embeddings in a scope, recorded in PostgreSQL: the run row (running → completed |
+/// failed) with parameters and metrics, centroids as vectors and one assignment per image, the last two written with
+/// binary COPY in the same transaction that marks the run completed, so a failed run leaves no assignments.
+/// </summary>
+public sealed class ClusteringService(
+    HarvesterDatabase database,
+    IOptions<ClusteringOptions> options,
+    ClusterGallery gallery,
+    ILogger<ClusteringService> logger)
+{
+    public async Task<ClusterRunResult> RunAsync(ClusterRequest request, CancellationToken ct)
+    {
+        var o = options.Value;
+        var stopwatch = Stopwatch.StartNew();
+        var db = database.DataSource;
+        var scope = request.Scope;
+        var requestedK = request.K ?? o.K;
+        var seed = request.Seed ?? o.Seed;
+        var pcaDims = request.PcaDimensions ?? o.PcaDimensions;
+        var model = await EmbeddingSource.ResolveModelAsync(db, request.Model ?? o.Model, ct);
+        var total = await EmbeddingSource.CountAsync(db, model, scope, ct);
+        if (total == 0)
+        {
+            throw new HarvesterException(
+                $"Scope '{scope}' has no accepted images with {model.Label} embeddings: embed them first (harvester embed) or widen --scope.");
+        }
+
+        if (requestedK < 0)
+        {
+            throw new HarvesterException($"k must be a positive number or 'auto' (got {requestedK}).");
+        }
+
+        if (requestedK > total)
+        {
+            throw new HarvesterException(
+                $"k = {requestedK} is larger than the number of images in scope '{scope}' ({total}): choose k <= {total} or --k auto.");
+        }
+
+        if (requestedK == 0 && total < 3)
+        {
+            throw new HarvesterException($"--k auto needs at least 3 images to compare clusterings; scope '{scope}' has {total}.");
+        }
+
+        if (pcaDims < 0 || pcaDims > model.Dimension)
+        {
+            throw new HarvesterException($"PCA to {pcaDims} dimensions is not possible for {model.Dimension}-dimensional {model.Label} embeddings.");
+        }
+
+        var budgetRows = (int)Math.Clamp((long)o.MemoryBudgetMegabytes * 1024 * 1024 / ((long)VectorMatrix.PadTo16(model.Dimension) * 4), 16, int.MaxValue);
+        var (ids, original, seen) = await EmbeddingSource.LoadAsync(db, model, scope, budgetRows, seed, o.StreamBatchSize, o.Normalize, ct);
+        var sampled = seen > ids.Length;
+        if (sampled)
+        {
+            Log.Sampling(logger, seen, ids.Length);
+        }
+
+        if (o.Normalize)
+        {
+            NormalizeRows(original);
+        }
+
+        var pca = pcaDims > 0 && pcaDims < model.Dimension ? Pca.Fit(original, pcaDims, seed, ct: ct) : null;
+        var x = pca?.Transform(original) ?? original;
+        var sweep = new List<KSweepPoint>();
+        var k = requestedK;
+        int? elbow = null;
+        if (k == 0)
+        {
+            (k, elbow) = ChooseK(x, o, seed, sweep, ct);
+        }
+
+        var parameters = new JsonObject
+        {
+            ["method"] = "kmeans",
+            ["k"] = requestedK == 0 ? "auto" : requestedK,
+            ["algorithm"] = (request.Algorithm ?? o.Algorithm).ToString().ToLowerInvariant(),
+            ["seed"] = seed,
+            ["maxIterations"] = request.MaxIterations ?? o.MaxIterations,
+            ["tolerance"] = request.Tolerance ?? o.Tolerance,
+            ["pcaDimensions"] = pca is null ? 0 : pcaDims,
+            ["normalize"] = o.Normalize,
+            ["miniBatchSize"] = o.MiniBatchSize,
+            ["memoryBudgetMegabytes"] = o.MemoryBudgetMegabytes,
+        };
+        var previous = await FindPreviousRunAsync(db, model, scope, ct);
+        var runId = await InsertRunAsync(db, model, scope, k, parameters, previous?.Id, ct);
+        Log.RunStarted(logger, runId, model.Label, scope.ToString(), seen, k);
+        try
+        {
+            VectorMatrix? init = null;
+            long? warmFrom = null;
+            if ((request.WarmStart ?? o.WarmStart) && previous is not null && previous.K == k && SameSpace(previous.Parameters, parameters))
+            {
+                var centroids = await LoadCentroidsAsync(db, previous.Id, model.Dimension, ct);
+                if (centroids.Rows == k)
+                {
+                    init = pca?.Transform(centroids) ?? centroids;
+                    warmFrom = previous.Id;
+                    Log.WarmStart(logger, previous.Id);
+                }
+            }
+
+            var settings = new KMeansSettings
+            {
+                K = k,
+                Seed = seed,
+                MaxIterations = request.MaxIterations ?? o.MaxIterations,
+                Tolerance = request.Tolerance ?? o.Tolerance,
+                Algorithm = request.Algorithm ?? o.Algorithm,
+                MiniBatchSize = o.MiniBatchSize,
+            };
+            var fit = KMeans.Fit(x, settings, init, ct);
+
+            // Vectors outside the in-memory sample are assigned to the fitted centroids while streaming.
+            long[] allIds = ids;
+            int[] labels = fit.Labels;
+            float[] squared = fit.SquaredDistances;
+            var inertia = fit.Inertia;
+            if (sampled)
+            {
+                (allIds, labels, squared, inertia) = await AssignAllAsync(db, model, scope, o, pca, fit.Centroids, ct);
+            }
+
+            double? silhouette = k >= 2 && k < x.Rows ? ClusterMetrics.Silhouette(x, fit.Labels, o.SilhouetteSampleSize, seed, ct) : null;
+            double? daviesBouldin = k >= 2 && fit.Labels.Distinct().Count() >= 2 ? ClusterMetrics.DaviesBouldin(x, fit.Labels) : null;
+            var stored = pca is null ? fit.Centroids : MeansInOriginalSpace(original, fit.Labels, k, pca, fit.Centroids);
+            var sizes = new int[k];
+            foreach (var l in labels)
+            {
+                sizes[l]++;
+            }
+
+            DriftReport? drift = null;
+            if (previous is not null)
+            {
+                drift = await DriftAsync(db, previous.Id, allIds, labels, ct);
+            }
+
+            var metrics = new JsonObject
+            {
+                ["images"] = allIds.Length,
+                ["inertia"] = inertia,
+                ["silhouette"] = silhouette,
+                ["silhouetteSample"] = Math.Min(o.SilhouetteSampleSize, x.Rows),
+                ["daviesBouldin"] = daviesBouldin,
+                ["iterations"] = fit.Iterations,
+                ["converged"] = fit.Converged,
+                ["sizes"] = new JsonArray([.. sizes.Select(s => (JsonNode)s)]),
+                ["kChosenBy"] = requestedK == 0 ? "max-silhouette" : "given",
+                ["elbowK"] = elbow,
+                ["sweep"] = new JsonArray([.. sweep.Select(p => (JsonNode)new JsonObject { ["k"] = p.K, ["inertia"] = p.Inertia, ["silhouette"] = p.Silhouette })]),
+                ["warmStartFrom"] = warmFrom,
+                ["drift"] = drift is null ? null : JsonSerializer.SerializeToNode(drift),
+                ["memory"] = new JsonObject { ["mode"] = sampled ? "sampled" : "in-memory", ["rowsInMemory"] = ids.Length, ["budgetRows"] = budgetRows },
+                ["pca"] = pca is null ? null : new JsonObject { ["dimensions"] = pcaDims, ["explainedVarianceRatio"] = pca.ExplainedVarianceRatio },
+                ["seconds"] = stopwatch.Elapsed.TotalSeconds,
+            };
+
+            await WriteResultAsync(db, runId, k, stored, sizes, allIds, labels, squared, metrics, ct);
+            Log.RunCompleted(logger, runId, k, inertia, fit.Iterations, stopwatch.Elapsed.TotalSeconds);
+            string? galleryPath = null;
+            if (request.WriteGallery ?? o.WriteGalleries)
+            {
+                try
+                {
+                    galleryPath = await gallery.WriteAsync(runId, ct);
+                    Log.GalleryWritten(logger, galleryPath);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or OpenCvSharp.OpenCVException or HarvesterException)
+                {
+                    Log.GalleryFailed(logger, e, runId);
+                }
+            }
+
+            return new ClusterRunResult(runId, model, scope, k, allIds.Length, inertia, silhouette, daviesBouldin, fit.Iterations, fit.Converged,
+                warmFrom, drift, sweep, sizes, galleryPath, stopwatch.Elapsed);
+        }
+        catch (Exception e)
+        {
+            Log.RunFailed(logger, e, runId);
+            await MarkFailedAsync(db, runId, e is OperationCanceledException ? "cancelled" : e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The k sweep: each candidate k runs on the same seeded sample; the chosen k is the one with the highest mean
+    /// silhouette (ties go to the smaller k). The elbow (largest distance below the chord of the normalised inertia
+    /// curve) is recorded beside it for people who read the curve.
+    /// </summary>
+    internal static (int K, int? Elbow) ChooseK(VectorMatrix x, ClusteringOptions o, int seed, List<KSweepPoint> sweep, CancellationToken ct)
+    {
+        var sample = Sample(x, o.SweepSampleSize, seed);
+        var kMax = Math.Min(o.KMax, sample.Rows - 1);
+        var kMin = Math.Min(o.KMin, kMax);
+        for (var k = Math.Max(2, kMin); k <= kMax; k += o.KStep)
+        {
+            var fit = KMeans.Fit(sample, new KMeansSettings { K = k, Seed = seed, MaxIterations = o.SweepMaxIterations, Tolerance = o.Tolerance }, null, ct);
+            var silhouette = fit.Labels.Distinct().Count() >= 2 ? ClusterMetrics.Silhouette(sample, fit.Labels, o.SilhouetteSampleSize, seed, ct) : -1;
+            sweep.Add(new KSweepPoint(k, fit.Inertia, silhouette));
+        }
+
+        if (sweep.Count == 0)
+        {
+            throw new HarvesterException($"No k in [{o.KMin}, {o.KMax}] fits {x.Rows} images: lower Clustering:KMin or give --k.");
+        }
+
+        var best = sweep.OrderByDescending(p => p.Silhouette).ThenBy(p => p.K).First();
+        return (best.K, Elbow(sweep));
+    }
+
+    internal static int? Elbow(IReadOnlyList<KSweepPoint> sweep)
+    {
+        if (sweep.Count < 3)
+        {
+            return null;
+        }
+
+        double k0 = sweep[0].K, k1 = sweep[^1].K, i0 = sweep[0].Inertia, i1 = sweep[^1].Inertia;
+        if (k1 == k0 || i0 == i1)
+        {
+            return null;
+        }
+
+        var best = sweep[0].K;
+        var bestGap = double.NegativeInfinity;
+        foreach (var p in sweep)
+        {
+            var xk = (p.K - k0) / (k1 - k0);
+            var yk = (p.Inertia - i1) / (i0 - i1);
+            var gap = 1 - xk - yk;
+            if (gap > bestGap)
+            {
+                bestGap = gap;
+                best = p.K;
+            }
+        }
+
+        return best;
+    }
+
+    internal static void NormalizeRows(VectorMatrix x)
+    {
+        for (var i = 0; i < x.Rows; i++)
+        {
+            var row = x.Row(i);
+            var norm = TensorPrimitives.Norm<float>(row);
+            if (norm > 0)
+            {
+                TensorPrimitives.Divide(row, norm, row);
+            }
+        }
+    }
+
+    private static VectorMatrix Sample(VectorMatrix x, int size, int seed)
+    {
+        if (x.Rows <= size)
+        {
+            return x;
+        }
+
+        var idx = Enumerable.Range(0, x.Rows).ToArray();
+        new Random(seed).Shuffle(idx);
+        var pick = idx[..size];
+        Array.Sort(pick);
+        var m = new VectorMatrix(size, x.Dimension);
+        for (var i = 0; i < size; i++)
+        {
+            x.PaddedRow(pick[i]).CopyTo(m.PaddedRow(i));
+        }
+
+        return m;
+    }
+
+    private static VectorMatrix MeansInOriginalSpace(VectorMatrix original, int[] labels, int k, Pca pca, VectorMatrix reducedCentroids)
+    {
+        var sums = new double[k * original.Dimension];
+        var counts = new int[k];
+        for (var i = 0; i < original.Rows; i++)
+        {
+            counts[labels[i]]++;
+            var row = original.Row(i);
+            for (var t = 0; t < row.Length; t++)
+            {
+                sums[labels[i] * original.Dimension + t] += row[t];
+            }
+        }
+
+        var fallback = pca.InverseTransform(reducedCentroids);
+        var result = new VectorMatrix(k, original.Dimension);
+        for (var c = 0; c < k; c++)
+        {
+            var row = result.Row(c);
+            if (counts[c] == 0)
+            {
+                fallback.Row(c).CopyTo(row);
+                continue;
+            }
+
+            for (var t = 0; t < row.Length; t++)
+            {
+                row[t] = (float)(sums[c * original.Dimension + t] / counts[c]);
+            }
+        }
+
+        return result;
+    }
+
+    private static async Task<(long[] Ids, int[] Labels, float[] Squared, double Inertia)> AssignAllAsync(
+        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, ClusteringOptions o, Pca? pca, VectorMatrix centroids, CancellationToken ct)
+    {
+        var ids = new List<long>();
+        var labels = new List<int>();
+        var squared = new List<float>();
+        var inertia = 0.0;
+        await foreach (var (batchIds, batch) in EmbeddingSource.StreamAsync(db, model, scope, o.StreamBatchSize, o.Normalize, ct))
+        {
+            if (o.Normalize)
+            {
+                NormalizeRows(batch);
+            }
+
+            var x = pca?.Transform(batch) ?? batch;
+            var l = new int[x.Rows];
+            var s = new float[x.Rows];
+            inertia += KMeans.Assign(x, centroids, l, s, ct);
+            ids.AddRange(batchIds);
+            labels.AddRange(l);
+            squared.AddRange(s);
+        }
+
+        return ([.. ids], [.. labels], [.. squared], inertia);
+    }
+
+    private sealed record PreviousRun(long Id, int K, JsonObject Parameters);
+
+    private static bool SameSpace(JsonObject previous, JsonObject current) =>
+        previous["pcaDimensions"]?.GetValue<int>() == current["pcaDimensions"]?.GetValue<int>()
+        && previous["normalize"]?.GetValue<bool>() == current["normalize"]?.GetValue<bool>();
+
+    private static async Task<PreviousRun?> FindPreviousRunAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("""
+            SELECT id, k, parameters::text FROM clustering_runs
+            WHERE model_id = $1 AND scope = $2::jsonb AND status = 'completed' AND parameters->>'method' = 'kmeans'
+            ORDER BY id DESC LIMIT 1
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = model.Id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = scope.ToJson() });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? new PreviousRun(r.GetInt64(0), r.GetInt32(1), JsonNode.Parse(r.GetString(2))!.AsObject())
+            : null;
+    }
+
+    internal static async Task<VectorMatrix> LoadCentroidsAsync(NpgsqlDataSource db, long runId, int dimension, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT centroid FROM cluster_centroids WHERE run_id = $1 ORDER BY cluster_index");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
+        var rows = new List<float[]>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(r.GetFieldValue<Vector>(0).ToArray());
+        }
+
+        return rows.Count == 0 ? new VectorMatrix(0, dimension) : VectorMatrix.FromRows(rows);
+    }
+
+    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int k, JsonObject parameters, long? previousId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("""
+            INSERT INTO clustering_runs (model_id, scope, k, parameters, status, previous_run_id, started_at)
+            VALUES ($1, $2::jsonb, $3, $4::jsonb, 'running', $5, now()) RETURNING id
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = model.Id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = scope.ToJson() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = k });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = parameters.ToJsonString() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)previousId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    internal static async Task WriteResultAsync(
+        NpgsqlDataSource db, long runId, int k, VectorMatrix centroids, int[] sizes, long[] ids, int[] labels, float[] squared, JsonObject metrics, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var w = await conn.BeginBinaryImportAsync("COPY cluster_centroids (run_id, cluster_index, centroid, size) FROM STDIN (FORMAT BINARY)", ct))
+        {
+            for (var c = 0; c < k; c++)
+            {
+                await w.StartRowAsync(ct);
+                await w.WriteAsync(runId, NpgsqlDbType.Bigint, ct);
+                await w.WriteAsync(c, NpgsqlDbType.Integer, ct);
+                await w.WriteAsync(new Vector(centroids.Row(c).ToArray()), ct);
+                await w.WriteAsync(sizes[c], NpgsqlDbType.Integer, ct);
+            }
+
+            await w.CompleteAsync(ct);
+        }
+
+        await using (var w = await conn.BeginBinaryImportAsync("COPY cluster_assignments (run_id, image_id, cluster_index, distance) FROM STDIN (FORMAT BINARY)", ct))
+        {
+            for (var i = 0; i < ids.Length; i++)
+            {
+                await w.StartRowAsync(ct);
+                await w.WriteAsync(runId, NpgsqlDbType.Bigint, ct);
+                await w.WriteAsync(ids[i], NpgsqlDbType.Bigint, ct);
+                await w.WriteAsync(labels[i], NpgsqlDbType.Integer, ct);
+                await w.WriteAsync(Math.Sqrt(squared[i]), NpgsqlDbType.Double, ct);
+            }
+
+            await w.CompleteAsync(ct);
+        }
+
+        await using (var cmd = new NpgsqlCommand(
+            "UPDATE clustering_runs SET status = 'completed', k = $2, metrics = $3::jsonb, finished_at = now(), error = NULL WHERE id = $1", conn, tx))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = k });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = metrics.ToJsonString() });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        await tx.CommitAsync(ct);
+    }
+
+    internal static async Task MarkFailedAsync(NpgsqlDataSource db, long runId, string error)
+    {
+        await using var cmd = db.CreateCommand("UPDATE clustering_runs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running'");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = error });
+        await cmd.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private static async Task<DriftReport> DriftAsync(NpgsqlDataSource db, long previousRunId, long[] ids, int[] labels, CancellationToken ct)
+    {
+        var before = new Dictionary<long, int>();
+        await using (var cmd = db.CreateCommand("SELECT image_id, cluster_index FROM cluster_assignments WHERE run_id = $1"))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = previousRunId });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                before[r.GetInt64(0)] = r.GetInt32(1);
+            }
+        }
+
+        var a = new List<int>();
+        var b = new List<int>();
+        var moved = 0;
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (before.TryGetValue(ids[i], out var old))
+            {
+                a.Add(old);
+                b.Add(labels[i]);
+                if (old != labels[i])
+                {
+                    moved++;
+                }
+            }
+        }
+
+        var ari = a.Count == 0 ? 0 : ClusterMetrics.AdjustedRandIndex(a, b);
+        return new DriftReport(previousRunId, a.Count, moved, ids.Length - a.Count, before.Count - a.Count, ari);
+    }
+}

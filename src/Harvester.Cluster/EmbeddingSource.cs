@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Harvester.Core;
+using Npgsql;
+using Pgvector;
+
+namespace Harvester.Cluster;
+
+public sealed record ModelInfo(int Id, string Name, string Version, int Dimension, string VectorType = "vector")
+{
+    public string Label => $"{Name}:{Version}";
+
+    /// <summary>The expression the model's HNSW index is built on (embedding::vector(d) or ::halfvec(d)).</summary>
+    public string Cast => $"{(VectorType == "halfvec" ? "halfvec" : "vector")}({Dimension})";
+}
+
+/// <summary>Reads embeddings of one model and scope from PostgreSQL, checking each vector on the way in.</summary>
+public static class EmbeddingSource
+{
+    /// <summary>By "name" or "name:version"; empty: the model with the most embeddings.</summary>
+    public static async Task<ModelInfo> ResolveModelAsync(NpgsqlDataSource db, string? model, CancellationToken ct)
+    {
+        string sql;
+        var args = new List<object>();
+        if (string.IsNullOrWhiteSpace(model))
+        {
+            sql = """
+                SELECT m.id, m.name, m.version, m.dimension, m.vector_type FROM embedding_models m
+                ORDER BY (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) DESC, m.id DESC LIMIT 1
+                """;
+        }
+        else
+        {
+            var colon = model.LastIndexOf(':');
+            if (colon > 0 && colon < model.Length - 1)
+            {
+                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE (name = $1 AND version = $2) OR name = $3 ORDER BY (name = $1 AND version = $2) DESC, id DESC LIMIT 1";
+                args.Add(model[..colon]);
+                args.Add(model[(colon + 1)..]);
+                args.Add(model);
+            }
+            else
+            {
+                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE name = $1 ORDER BY id DESC LIMIT 1";
+                args.Add(model);
+            }
+        }
+
+        await using var cmd = db.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        }
+
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            throw new HarvesterException(string.IsNullOrWhiteSpace(model)
+                ? "No embedding model is registered: embed images first (harvester embed)."
+                : $"No embedding model named '{model}' is registered; list them with 'harvester models'.");
+        }
+
+        return new ModelInfo(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4));
+    }
+
+    public static async Task<int> CountAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, CancellationToken ct)
+    {
+        var p = new List<object> { model.Id };
+        var where = scope.Predicate("i", p);
+        await using var cmd = db.CreateCommand($"SELECT count(*) FROM embeddings e JOIN images i ON i.id = e.image_id WHERE e.model_id = $1 AND {where}");
+        foreach (var a in p)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        }
+
+        return checked((int)(long)(await cmd.ExecuteScalarAsync(ct))!);
+    }
+
+    /// <summary>
+    /// Every vector in scope in image-id order, in batches of <paramref name="batchSize"/> rows (one open cursor,
+    /// at most one batch in memory). Throws on NaN/infinite values, zero vectors (when they must be normalised) or a
+    /// dimension other than the model's.
+    /// </summary>
+    public static async IAsyncEnumerable<(long[] Ids, VectorMatrix Vectors)> StreamAsync(
+        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var p = new List<object> { model.Id };
+        var where = scope.Predicate("i", p);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT e.image_id, e.embedding FROM embeddings e JOIN images i ON i.id = e.image_id WHERE e.model_id = $1 AND {where} ORDER BY e.image_id",
+            conn, tx);
+        foreach (var a in p)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        }
+
+        await using var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
+        var ids = new List<long>(batchSize);
+        var rows = new List<float[]>(batchSize);
+        while (await r.ReadAsync(ct))
+        {
+            var id = r.GetInt64(0);
+            var v = r.GetFieldValue<Vector>(1).ToArray();
+            Check(model, id, v, rejectZero);
+            ids.Add(id);
+            rows.Add(v);
+            if (ids.Count == batchSize)
+            {
+                yield return ([.. ids], VectorMatrix.FromRows(rows));
+                ids.Clear();
+                rows.Clear();
+            }
+        }
+
+        if (ids.Count > 0)
+        {
+            yield return ([.. ids], VectorMatrix.FromRows(rows));
+        }
+    }
+
+    /// <summary>
+    /// All vectors in scope when they fit in <paramref name="maxRows"/>; otherwise a seeded uniform sample of
+    /// <paramref name="maxRows"/> of them (reservoir sampling over one streamed pass).
+    /// </summary>
+    public static async Task<(long[] Ids, VectorMatrix Vectors, int Total)> LoadAsync(
+        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
+    {
+        var ids = new List<long>();
+        var rows = new List<float[]>();
+        var rng = new Random(seed);
+        var seen = 0;
+        await foreach (var (batchIds, batch) in StreamAsync(db, model, scope, batchSize, rejectZero, ct))
+        {
+            for (var i = 0; i < batchIds.Length; i++)
+            {
+                seen++;
+                if (ids.Count < maxRows)
+                {
+                    ids.Add(batchIds[i]);
+                    rows.Add(batch.Row(i).ToArray());
+                }
+                else
+                {
+                    var j = rng.NextInt64(seen);
+                    if (j < maxRows)
+                    {
+                        ids[(int)j] = batchIds[i];
+                        rows[(int)j] = batch.Row(i).ToArray();
+                    }
+                }
+            }
+        }
+
+        if (ids.Count == 0)
+        {
+            return ([], new VectorMatrix(0, Math.Max(1, model.Dimension)), 0);
+        }
+
+        // Keep image-id order so results do not depend on which rows the reservoir replaced last.
+        var order = Enumerable.Range(0, ids.Count).OrderBy(i => ids[i]).ToArray();
+        return ([.. order.Select(i => ids[i])], VectorMatrix.FromRows([.. order.Select(i => rows[i])]), seen);
+    }
+
+    internal static void Check(ModelInfo model, long imageId, float[] v, bool rejectZero)
+    {
+        if (v.Length != model.Dimension)
+        {
+            throw new HarvesterException(
+                $"Image {imageId} has a {v.Length}-dimensional embedding but model {model.Label} declares {model.Dimension}: re-embed it (harvester embed --model {model.Name}).");
+        }
+
+        foreach (var f in v)
+        {
+            if (!float.IsFinite(f))
+            {
+                throw new HarvesterException(
+                    $"Image {imageId} has a NaN or infinite value in its {model.Label} embedding: delete that embedding row and re-embed the image.");
+            }
+        }
+
+        if (rejectZero && TensorPrimitives.Norm(v) == 0)
+        {
+            throw new HarvesterException(
+                $"Image {imageId} has an all-zero {model.Label} embedding, which has no direction to cluster by: re-embed it, or delete the row.");
+        }
+    }
+
+    internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

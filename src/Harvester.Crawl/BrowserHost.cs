@@ -1,0 +1,249 @@
+using Harvester.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Playwright;
+
+namespace Harvester.Crawl;
+
+/// <summary>At most one browser per process, started on first use; work gets fresh contexts from it.</summary>
+public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<BrowserHost> logger) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+    private readonly SemaphoreSlim _contextGate = new(1, 1);
+    private readonly Dictionary<IBrowserContext, int> _livePages = [];
+    private IBrowserContext? _current;
+    private int _pagesInCurrent;
+
+    private static readonly System.Text.RegularExpressions.Regex HeavyResource = new(
+        @"(?i)\.(png|jpe?g|gif|webp|avif|bmp|svg|ico|woff2?|ttf|otf|eot|mp4|webm|mp3)(\?|#|$)|/(img|imgs|image|images|thumb|thumbs|thumbnail|photo|photos|cdn|static|media|tiles?)/",
+        System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    public int BrowsersLaunched { get; private set; }
+
+    public static string FindExecutable(string configured)
+    {
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return File.Exists(configured)
+                ? configured
+                : throw new HarvesterException($"Crawler:BrowserExecutablePath is '{configured}', which does not exist. Install Chromium with 'apt-get install chromium' (./harvester setup does) or fix the path.");
+        }
+
+        string[] candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+        var found = candidates.FirstOrDefault(File.Exists);
+        if (found is not null)
+        {
+            return found;
+        }
+
+        // Playwright's own browser download, when someone installed it.
+        var cache = Environment.GetEnvironmentVariable("PLAYWRIGHT_BROWSERS_PATH") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ms-playwright");
+        if (Directory.Exists(cache))
+        {
+            var own = Directory.GetDirectories(cache, "chromium*").OrderDescending()
+                .Select(d => Path.Combine(d, "chrome-linux", "chrome")).FirstOrDefault(File.Exists);
+            if (own is not null)
+            {
+                return own;
+            }
+        }
+
+        throw new HarvesterException(
+            "No Chromium found (looked for /usr/bin/chromium, chromium-browser, google-chrome and Playwright's browsers). " +
+            "Install it with 'apt-get install chromium' (./harvester setup does), or set Crawler:BrowserExecutablePath.");
+    }
+
+    public async Task<IBrowser> GetBrowserAsync(CancellationToken ct)
+    {
+        if (_browser is { IsConnected: true })
+        {
+            return _browser;
+        }
+
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (_browser is { IsConnected: true })
+            {
+                return _browser;
+            }
+
+            var o = options.Value;
+            var exe = FindExecutable(o.BrowserExecutablePath);
+            _playwright ??= await Playwright.CreateAsync();
+            if (_browser is not null)
+            {
+                await _browser.DisposeAsync();
+            }
+
+            _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = exe,
+                Headless = o.Headless,
+                Args = o.BrowserArgs,
+                Timeout = (float)o.NavigationTimeout.TotalMilliseconds * 2,
+            });
+            BrowsersLaunched++;
+            Log.BrowserLaunched(logger, exe, _browser.Version);
+            return _browser;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>A fresh context with the crawler's identity; images, fonts and media are skipped when configured.</summary>
+    public async Task<IBrowserContext> NewContextAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        var browser = await GetBrowserAsync(ct);
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            UserAgent = o.UserAgent,
+            Locale = "ko-KR",
+            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
+            JavaScriptEnabled = true,
+        });
+        context.SetDefaultNavigationTimeout((float)o.NavigationTimeout.TotalMilliseconds);
+        context.SetDefaultTimeout((float)o.NavigationTimeout.TotalMilliseconds);
+        if (o.BlockPageResources)
+        {
+            // Only URLs that look like images, fonts or media go through the interception round trip; documents,
+            // scripts and data requests load directly. The resource type still decides, so nothing else is blocked.
+            await context.RouteAsync(HeavyResource, async route =>
+            {
+                if (route.Request.ResourceType is "image" or "media" or "font")
+                {
+                    await route.AbortAsync();
+                }
+                else
+                {
+                    await route.ContinueAsync();
+                }
+            });
+        }
+
+        return context;
+    }
+
+    /// <summary>
+    /// A page for a worker. Pages share one context (cheaper than a context each); the context is replaced once
+    /// Crawler:PagesPerContext units of work have used it, and closed when its last page is released, which bounds memory.
+    /// </summary>
+    public async Task<PageLease> AcquirePageAsync(CancellationToken ct)
+    {
+        IBrowserContext context;
+        await _contextGate.WaitAsync(ct);
+        try
+        {
+            if (_current is null || _pagesInCurrent >= options.Value.PagesPerContext || _current.Browser is { IsConnected: false })
+            {
+                var retired = _current;
+                _current = await NewContextAsync(ct);
+                _pagesInCurrent = 0;
+                _livePages[_current] = 0;
+                if (retired is not null && _livePages.GetValueOrDefault(retired) == 0)
+                {
+                    _livePages.Remove(retired);
+                    await retired.DisposeAsync();
+                }
+            }
+
+            context = _current;
+            _livePages[context]++;
+        }
+        finally
+        {
+            _contextGate.Release();
+        }
+
+        try
+        {
+            return new PageLease(this, context, await context.NewPageAsync());
+        }
+        catch
+        {
+            await ReleaseAsync(context, null);
+            throw;
+        }
+    }
+
+    private async Task ReleaseAsync(IBrowserContext context, IPage? page)
+    {
+        if (page is not null)
+        {
+            try
+            {
+                await page.CloseAsync();
+            }
+            catch (PlaywrightException)
+            {
+                // The browser went away with the page; nothing left to close.
+            }
+        }
+
+        await _contextGate.WaitAsync();
+        try
+        {
+            if (_livePages.TryGetValue(context, out var live))
+            {
+                _livePages[context] = live - 1;
+                if (live - 1 == 0 && !ReferenceEquals(context, _current))
+                {
+                    _livePages.Remove(context);
+                    await context.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            _contextGate.Release();
+        }
+    }
+
+    /// <summary>Counts a unit of work against the context's page budget.</summary>
+    private void CountUse(IBrowserContext context)
+    {
+        if (ReferenceEquals(context, _current))
+        {
+            Interlocked.Increment(ref _pagesInCurrent);
+        }
+    }
+
+    private bool IsExpired(IBrowserContext context, IPage page) =>
+        page.IsClosed || !ReferenceEquals(context, _current) || Volatile.Read(ref _pagesInCurrent) >= options.Value.PagesPerContext;
+
+    public sealed class PageLease(BrowserHost host, IBrowserContext context, IPage page) : IAsyncDisposable
+    {
+        public IPage Page { get; } = page;
+
+        /// <summary>Time for a new page: this one closed, or its context has served its pages and is being replaced.</summary>
+        public bool Expired => host.IsExpired(context, Page);
+
+        public void CountUse() => host.CountUse(context);
+
+        public ValueTask DisposeAsync() => new(host.ReleaseAsync(context, Page));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var context in _livePages.Keys.ToList())
+        {
+            await context.DisposeAsync();
+        }
+
+        _livePages.Clear();
+        _current = null;
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+            _browser = null;
+        }
+
+        _playwright?.Dispose();
+        _playwright = null;
+    }
+}

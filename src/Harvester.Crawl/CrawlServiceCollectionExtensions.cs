@@ -1,0 +1,58 @@
+using Harvester.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace Harvester.Crawl;
+
+public static class CrawlServiceCollectionExtensions
+{
+    public static IServiceCollection AddHarvesterCrawl(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<CrawlerOptions>().BindSection(CrawlerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CrawlScheduleOptions>().BindSection(CrawlerOptions.Section).Validate(
+            o => o.Schedules.All(s => s.Cron.Length == 0 || Cronos.CronExpression.TryParse(s.Cron, out _)),
+            "Crawler:Schedules: a Cron value is not a valid 5-field cron expression").ValidateOnStart();
+        services.AddSingleton<BrowserHost>();
+        services.AddSingleton<HostThrottle>();
+        services.AddSingleton<FrontierStore>();
+        services.AddSingleton<CrawlStore>();
+        services.AddSingleton<SiteEngine>();
+        services.AddSingleton<PhotoDownloader>();
+        services.AddSingleton<CrawlService>();
+        services.AddHttpClient(PhotoDownloader.ClientName, (sp, client) =>
+            {
+                var o = sp.GetRequiredService<IOptions<CrawlerOptions>>().Value;
+                client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", o.UserAgent);
+                client.Timeout = Timeout.InfiniteTimeSpan; // the resilience pipeline times each attempt
+            })
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = true,
+                MaxAutomaticRedirections = 5,
+                AutomaticDecompression = System.Net.DecompressionMethods.All,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                MaxConnectionsPerServer = 64,
+            })
+            .AddResilienceHandler("crawler", (builder, context) =>
+            {
+                var o = context.ServiceProvider.GetRequiredService<IOptions<CrawlerOptions>>().Value;
+                builder.AddRetry(new HttpRetryStrategyOptions
+                {
+                    MaxRetryAttempts = Math.Max(1, o.HttpRetries),
+                    ShouldHandle = o.HttpRetries == 0 ? _ => PredicateResult.False() : new HttpRetryStrategyOptions().ShouldHandle,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = o.RetryBaseDelay,
+                    ShouldRetryAfterHeader = true,
+                    MaxDelay = TimeSpan.FromSeconds(30),
+                });
+                builder.AddTimeout(o.RequestTimeout);
+            });
+        services.AddHostedService<CrawlWorker>();
+
+        return services;
+    }
+}

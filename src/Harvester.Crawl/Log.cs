@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace Harvester.Crawl;
+
+internal static partial class Log
+{
+    [LoggerMessage(5001, LogLevel.Information, "Launched browser {Executable} ({Version})")]
+    public static partial void BrowserLaunched(ILogger logger, string executable, string version);
+
+    [LoggerMessage(5002, LogLevel.Information, "Crawl job {JobId} ({Site}) started: {Queries} queries")]
+    public static partial void JobStarted(ILogger logger, long jobId, string site, int queries);
+
+    [LoggerMessage(5003, LogLevel.Information, "Crawl job {JobId} finished: {Status}; pages {Pages}, places {Places}, products {Products}, photos stored {Photos}, failures {Failures}")]
+    public static partial void JobFinished(ILogger logger, long jobId, string status, int pages, int places, int products, int photos, int failures);
+
+    [LoggerMessage(5004, LogLevel.Warning, "{Kind} {Url} failed (attempt {Attempt}): {Reason}")]
+    public static partial void ItemFailed(ILogger logger, string kind, string url, int attempt, string reason);
+
+    [LoggerMessage(5005, LogLevel.Information, "Reclaimed {Count} frontier items left claimed by a process that no longer runs (job {JobId})")]
+    public static partial void ReclaimedOrphans(ILogger logger, int count, long jobId);
+
+    [LoggerMessage(5006, LogLevel.Debug, "{Kind} {Url}: {Found} found")]
+    public static partial void PageProcessed(ILogger logger, string kind, string url, int found);
+
+    [LoggerMessage(5007, LogLevel.Information, "robots.txt of {Host} disallows {Url}")]
+    public static partial void RobotsDisallowed(ILogger logger, string host, string url);
+
+    [LoggerMessage(5008, LogLevel.Error, "Crawl worker failed on job {JobId}")]
+    public static partial void WorkerFailed(ILogger logger, Exception exception, long jobId);
+}

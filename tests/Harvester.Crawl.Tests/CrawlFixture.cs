@@ -1,0 +1,90 @@
+using Harvester.Core;
+using Harvester.DemoSite;
+using Harvester.Data;
+using Harvester.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Harvester.Crawl.Tests;
+
+/// <summary>The demo site (small, with every fault on) shared by the crawl tests of one run.</summary>
+public sealed class DemoSiteFixture : IAsyncLifetime
+{
+    public DemoSiteServer Site { get; private set; } = null!;
+
+    public static DemoSiteOptions Options() => new()
+    {
+        Seed = 7,
+        Neighbourhoods = ["망원동", "연남동"],
+        Categories = ["카페"],
+        ShopCategories = ["furniture", "plants"],
+        PlacesPerQuery = 11, // the site repeats a photo verbatim from the 11th place of a query on
+        PhotosPerPlace = 6,
+        ProductsPerCategory = 6,
+        ReviewsPerProduct = 6,
+        FaultRate = 0.12,
+        SlowDelay = TimeSpan.FromMilliseconds(600),
+        OversizeBytes = 3L * 1024 * 1024,
+    };
+
+    public async Task InitializeAsync() => Site = await DemoSiteServer.StartAsync(Options(), null, CancellationToken.None);
+
+    public async Task DisposeAsync() => await Site.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class CrawlCollection : ICollectionFixture<PostgresFixture>, ICollectionFixture<DemoSiteFixture>
+{
+    public const string Name = "crawl";
+}
+
+/// <summary>Builds the crawler's services the way the app does, from the repository's own appsettings.json.</summary>
+internal static class CrawlHarness
+{
+    public static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Harvester.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Harvester.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    public static Dictionary<string, string?> TestSettings(string storageRoot) => new()
+    {
+        ["Storage:Root"] = storageRoot,
+        ["Crawler:NavigationTimeout"] = "00:00:10",
+        ["Crawler:RequestTimeout"] = "00:00:10",
+        ["Crawler:ScrollIdleTimeout"] = "00:00:02",
+        ["Crawler:MaxAttempts"] = "2",
+        ["Crawler:RetryBaseDelay"] = "00:00:00.100",
+        ["Crawler:MaxImageBytes"] = (2 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Crawler:PerHostRequestsPerSecond"] = "200",
+    };
+
+    public static ServiceProvider Build(HarvesterDatabase database, string storageRoot, IDictionary<string, string?>? extra = null)
+    {
+        var settings = TestSettings(storageRoot);
+        foreach (var (k, v) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[k] = v;
+        }
+
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(RepoRoot(), "appsettings.json"), optional: false)
+            .AddInMemoryCollection(settings)
+            .Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
+        services.AddSingleton(database);
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new StorageOptions { Root = storageRoot }));
+        services.AddSingleton<BlobStore>();
+        services.AddHarvesterCrawl(configuration);
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+    }
+}

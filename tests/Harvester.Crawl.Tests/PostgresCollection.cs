@@ -1,0 +1,9 @@
+using Harvester.Testing;
+
+namespace Harvester.Crawl.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>
+{
+    public const string Name = "postgres";
+}

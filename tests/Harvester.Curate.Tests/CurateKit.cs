@@ -1,0 +1,48 @@
+using Harvester.DemoSite.Corpus;
+using Harvester.Imaging;
+
+namespace Harvester.Curate.Tests;
+
+/// <summary>The installed detector models and one shared analyzer for the curate tests.</summary>
+internal static class CurateKit
+{
+    /// <summary>The models directory that scripts/setup.sh fills: $HARVESTER_MODELS_DIR, $HARVESTER_HOME/models, else the checkout's .harvester/models.</summary>
+    public static string ModelsRoot
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("HARVESTER_MODELS_DIR") is { Length: > 0 } dir)
+            {
+                return dir;
+            }
+
+            if (Environment.GetEnvironmentVariable("HARVESTER_HOME") is { Length: > 0 } home)
+            {
+                return Path.Combine(home, "models");
+            }
+
+            var d = new DirectoryInfo(AppContext.BaseDirectory);
+            while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
+            {
+                d = d.Parent;
+            }
+
+            Assert.NotNull(d);
+            return Path.Combine(d.FullName, ".harvester", "models");
+        }
+    }
+
+    public static CurationOptions Options(Action<CurationOptions>? configure = null)
+    {
+        var o = new CurationOptions();
+        configure?.Invoke(o);
+        return o;
+    }
+
+    private static readonly Lazy<ImageAnalyzer> SharedAnalyzer = new(() => new ImageAnalyzer(Options(), ModelsRoot));
+
+    /// <summary>One analyzer with both detectors for the whole test run (the models take a moment to load).</summary>
+    public static ImageAnalyzer Analyzer => SharedAnalyzer.Value;
+
+    public static IReadOnlyList<CorpusPhoto> Corpus(int n) => PhotoCorpus.Distinct(n);
+}
