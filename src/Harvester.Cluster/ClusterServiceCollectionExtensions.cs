@@ -1,4 +1,5 @@
 using Harvester.Core;
+using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -11,6 +12,7 @@ public static class ClusterServiceCollectionExtensions
     public static IServiceCollection AddHarvesterCluster(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ClusteringOptions>().BindSection(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<ModelStore>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ClusterGallery>();
         services.AddSingleton<ClusteringService>();

@@ -20,7 +20,7 @@ public sealed record ClusterRequest
     /// <summary>Number of clusters; 0 chooses k by the sweep ("auto"); null uses Clustering:K.</summary>
     public int? K { get; init; }
 
-    public ClusteringScope Scope { get; init; } = ClusteringScope.All;
+    public ImageScope Scope { get; init; } = ImageScope.All;
     public int? PcaDimensions { get; init; }
     public int? Seed { get; init; }
     public int? MaxIterations { get; init; }
@@ -37,8 +37,8 @@ public sealed record DriftReport(long PreviousRunId, int Common, int Moved, int 
 
 public sealed record ClusterRunResult(
     long RunId,
-    ModelInfo Model,
-    ClusteringScope Scope,
+    RegisteredModel Model,
+    ImageScope Scope,
     int K,
     int Images,
     double Inertia,
@@ -60,6 +60,7 @@ public sealed record ClusterRunResult(
 /// </summary>
 public sealed class ClusteringService(
     HarvesterDatabase database,
+    ModelStore models,
     IOptions<ClusteringOptions> options,
     ClusterGallery gallery,
     ILogger<ClusteringService> logger)
@@ -73,7 +74,7 @@ public sealed class ClusteringService(
         var requestedK = request.K ?? o.K;
         var seed = request.Seed ?? o.Seed;
         var pcaDims = request.PcaDimensions ?? o.PcaDimensions;
-        var model = await EmbeddingSource.ResolveModelAsync(db, request.Model ?? o.Model, ct);
+        var model = await models.ResolveAsync(request.Model ?? o.Model, ct);
         var total = await EmbeddingSource.CountAsync(db, model, scope, ct);
         if (total == 0)
         {
@@ -363,7 +364,7 @@ public sealed class ClusteringService(
     }
 
     private static async Task<(long[] Ids, int[] Labels, float[] Squared, double Inertia)> AssignAllAsync(
-        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, ClusteringOptions o, Pca? pca, VectorMatrix centroids, CancellationToken ct)
+        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, ClusteringOptions o, Pca? pca, VectorMatrix centroids, CancellationToken ct)
     {
         var ids = new List<long>();
         var labels = new List<int>();
@@ -394,7 +395,7 @@ public sealed class ClusteringService(
         previous["pcaDimensions"]?.GetValue<int>() == current["pcaDimensions"]?.GetValue<int>()
         && previous["normalize"]?.GetValue<bool>() == current["normalize"]?.GetValue<bool>();
 
-    private static async Task<PreviousRun?> FindPreviousRunAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, CancellationToken ct)
+    private static async Task<PreviousRun?> FindPreviousRunAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
             SELECT id, k, parameters::text FROM clustering_runs
@@ -423,7 +424,7 @@ public sealed class ClusteringService(
         return rows.Count == 0 ? new VectorMatrix(0, dimension) : VectorMatrix.FromRows(rows);
     }
 
-    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int k, JsonObject parameters, long? previousId, CancellationToken ct)
+    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int k, JsonObject parameters, long? previousId, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
             INSERT INTO clustering_runs (model_id, scope, k, parameters, status, previous_run_id, started_at)

@@ -14,6 +14,7 @@ namespace Harvester.Cluster;
 /// </summary>
 public sealed class ClusteringWorker(
     HarvesterDatabase database,
+    ModelStore models,
     ClusteringService clustering,
     SimilarityGrouper grouper,
     IOptions<ClusteringOptions> options,
@@ -68,7 +69,7 @@ public sealed class ClusteringWorker(
     public async Task<bool> RunOnceAsync(CancellationToken ct)
     {
         var o = options.Value;
-        var model = await EmbeddingSource.ResolveModelAsync(database.DataSource, o.Model, ct);
+        var model = await models.ResolveAsync(o.Model, ct);
         var claimed = await WorkLeases.ClaimAsync(database.DataSource, Stage, "SELECT $1::bigint", 1, TimeSpan.FromHours(6), ct, (long)model.Id);
         if (claimed.Count == 0)
         {
@@ -80,7 +81,7 @@ public sealed class ClusteringWorker(
             await clustering.RunAsync(new ClusterRequest { Model = model.Label }, ct);
             if (o.SimilarityGroupsOnSchedule)
             {
-                await grouper.RunAsync(model.Label, ClusteringScope.All, null, null, ct);
+                await grouper.RunAsync(model.Label, ImageScope.All, null, null, ct);
             }
         }
         finally
@@ -94,7 +95,7 @@ public sealed class ClusteringWorker(
 
     private async Task<long> NewEmbeddingsSinceLastRunAsync(CancellationToken ct)
     {
-        var model = await EmbeddingSource.ResolveModelAsync(database.DataSource, options.Value.Model, ct);
+        var model = await models.ResolveAsync(options.Value.Model, ct);
         await using var cmd = database.DataSource.CreateCommand("""
             SELECT count(*) FROM embeddings e WHERE e.model_id = $1 AND e.created_at >
                 coalesce((SELECT max(started_at) FROM clustering_runs r WHERE r.model_id = $1 AND r.status = 'completed' AND r.parameters->>'method' = 'kmeans'), '-infinity')

@@ -2,69 +2,16 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Harvester.Core;
+using Harvester.Data;
 using Npgsql;
 using Pgvector;
 
 namespace Harvester.Cluster;
 
-public sealed record ModelInfo(int Id, string Name, string Version, int Dimension, string VectorType = "vector")
-{
-    public string Label => $"{Name}:{Version}";
-
-    /// <summary>The expression the model's HNSW index is built on (embedding::vector(d) or ::halfvec(d)).</summary>
-    public string Cast => $"{(VectorType == "halfvec" ? "halfvec" : "vector")}({Dimension})";
-}
-
 /// <summary>Reads embeddings of one model and scope from PostgreSQL, checking each vector on the way in.</summary>
 public static class EmbeddingSource
 {
-    /// <summary>By "name" or "name:version"; empty: the model with the most embeddings.</summary>
-    public static async Task<ModelInfo> ResolveModelAsync(NpgsqlDataSource db, string? model, CancellationToken ct)
-    {
-        string sql;
-        var args = new List<object>();
-        if (string.IsNullOrWhiteSpace(model))
-        {
-            sql = """
-                SELECT m.id, m.name, m.version, m.dimension, m.vector_type FROM embedding_models m
-                ORDER BY (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) DESC, m.id DESC LIMIT 1
-                """;
-        }
-        else
-        {
-            var colon = model.LastIndexOf(':');
-            if (colon > 0 && colon < model.Length - 1)
-            {
-                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE (name = $1 AND version = $2) OR name = $3 ORDER BY (name = $1 AND version = $2) DESC, id DESC LIMIT 1";
-                args.Add(model[..colon]);
-                args.Add(model[(colon + 1)..]);
-                args.Add(model);
-            }
-            else
-            {
-                sql = "SELECT id, name, version, dimension, vector_type FROM embedding_models WHERE name = $1 ORDER BY id DESC LIMIT 1";
-                args.Add(model);
-            }
-        }
-
-        await using var cmd = db.CreateCommand(sql);
-        foreach (var a in args)
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        }
-
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct))
-        {
-            throw new HarvesterException(string.IsNullOrWhiteSpace(model)
-                ? "No embedding model is registered: embed images first (harvester embed)."
-                : $"No embedding model named '{model}' is registered; list them with 'harvester models'.");
-        }
-
-        return new ModelInfo(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4));
-    }
-
-    public static async Task<int> CountAsync(NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, CancellationToken ct)
+    public static async Task<int> CountAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, CancellationToken ct)
     {
         var p = new List<object> { model.Id };
         var where = scope.Predicate("i", p);
@@ -83,7 +30,7 @@ public static class EmbeddingSource
     /// dimension other than the model's.
     /// </summary>
     public static async IAsyncEnumerable<(long[] Ids, VectorMatrix Vectors)> StreamAsync(
-        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
+        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
     {
         var p = new List<object> { model.Id };
         var where = scope.Predicate("i", p);
@@ -126,7 +73,7 @@ public static class EmbeddingSource
     /// <paramref name="maxRows"/> of them (reservoir sampling over one streamed pass).
     /// </summary>
     public static async Task<(long[] Ids, VectorMatrix Vectors, int Total)> LoadAsync(
-        NpgsqlDataSource db, ModelInfo model, ClusteringScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
+        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
     {
         var ids = new List<long>();
         var rows = new List<float[]>();
@@ -164,7 +111,7 @@ public static class EmbeddingSource
         return ([.. order.Select(i => ids[i])], VectorMatrix.FromRows([.. order.Select(i => rows[i])]), seen);
     }
 
-    internal static void Check(ModelInfo model, long imageId, float[] v, bool rejectZero)
+    internal static void Check(RegisteredModel model, long imageId, float[] v, bool rejectZero)
     {
         if (v.Length != model.Dimension)
         {

@@ -11,7 +11,7 @@ using Pgvector;
 
 namespace Harvester.Cluster;
 
-public sealed record SimilarityGroupsResult(long RunId, ModelInfo Model, int Images, int Groups, int GroupedImages, int DuplicateGroupsWritten, IReadOnlyList<long[]> Members);
+public sealed record SimilarityGroupsResult(long RunId, RegisteredModel Model, int Images, int Groups, int GroupedImages, int DuplicateGroupsWritten, IReadOnlyList<long[]> Members);
 
 /// <summary>
 /// Groups images whose embeddings have cosine similarity ≥ a threshold: k nearest neighbours per image through the
@@ -19,9 +19,9 @@ public sealed record SimilarityGroupsResult(long RunId, ModelInfo Model, int Ima
 /// Recorded as a clustering run with method "similarity" (cluster = group, distance = cosine distance to the group
 /// mean); optionally also as curation's duplicate groups of kind 'embedding'.
 /// </summary>
-public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<ClusteringOptions> options, ILogger<SimilarityGrouper> logger)
+public sealed class SimilarityGrouper(HarvesterDatabase database, ModelStore models, IOptions<ClusteringOptions> options, ILogger<SimilarityGrouper> logger)
 {
-    public async Task<SimilarityGroupsResult> RunAsync(string? model, ClusteringScope scope, double? threshold, bool? asDuplicates, CancellationToken ct)
+    public async Task<SimilarityGroupsResult> RunAsync(string? model, ImageScope scope, double? threshold, bool? asDuplicates, CancellationToken ct)
     {
         var o = options.Value;
         var t = threshold ?? o.SimilarityThreshold;
@@ -31,14 +31,14 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
         }
 
         var db = database.DataSource;
-        var m = await EmbeddingSource.ResolveModelAsync(db, model ?? o.Model, ct);
+        var m = await models.ResolveAsync(model ?? o.Model, ct);
         var inScope = await ScopeIdsAsync(db, m, scope, ct);
         if (inScope.Count == 0)
         {
             throw new HarvesterException($"Scope '{scope}' has no accepted images with {m.Label} embeddings: embed them first or widen --scope.");
         }
 
-        var pairs = await NeighbourPairsAsync(db, m, scope, 1 - t, o.SimilarityNeighbours, ct);
+        var pairs = await VectorNeighbours.PairsAsync(db, m, scope, 1 - t, o.SimilarityNeighbours, ct);
         var index = inScope.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
         var sets = new UnionFind(inScope.Count);
         foreach (var (a, b, _) in pairs)
@@ -128,7 +128,7 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
         return new SimilarityGroupsResult(runId, m, inScope.Count, groups.Count, ids.Count, duplicateGroups, groups);
     }
 
-    private static async Task<List<long>> ScopeIdsAsync(NpgsqlDataSource db, ModelInfo m, ClusteringScope scope, CancellationToken ct)
+    private static async Task<List<long>> ScopeIdsAsync(NpgsqlDataSource db, RegisteredModel m, ImageScope scope, CancellationToken ct)
     {
         var p = new List<object> { m.Id };
         var where = scope.Predicate("i", p);
@@ -148,54 +148,7 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
         return ids;
     }
 
-    /// <summary>
-    /// (a, b, cosine distance) for each image's <paramref name="neighbours"/> nearest neighbours within <paramref name="maxDistance"/>. The model id and cast are literals so the
-    /// planner matches the model's partial HNSW index; scope filters apply to the probing side here and to the
-    /// neighbour side by the caller.
-    /// </summary>
-    public static async Task<List<(long A, long B, double Distance)>> NeighbourPairsAsync(NpgsqlDataSource db, ModelInfo m, ClusteringScope scope, double maxDistance, int neighbours, CancellationToken ct)
-    {
-        var p = new List<object>();
-        var where = scope.Predicate("i", p);
-        var id = m.Id.ToString(CultureInfo.InvariantCulture);
-        var cast = m.Cast;
-        var sql = $"""
-            SELECT a.image_id, b.image_id, b.dist FROM embeddings a JOIN images i ON i.id = a.image_id
-            CROSS JOIN LATERAL (
-                SELECT e.image_id, e.embedding::{cast} <=> a.embedding::{cast} AS dist FROM embeddings e
-                WHERE e.model_id = {id} AND e.image_id <> a.image_id
-                ORDER BY e.embedding::{cast} <=> a.embedding::{cast}
-                LIMIT {neighbours.ToString(CultureInfo.InvariantCulture)}) b
-            WHERE a.model_id = {id} AND {where} AND b.dist <= {maxDistance.ToString("R", CultureInfo.InvariantCulture)}
-            """;
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var set = new NpgsqlCommand("SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)", conn, tx))
-        {
-            set.Parameters.Add(new NpgsqlParameter { Value = Math.Clamp(neighbours * 4, 40, 1000).ToString(CultureInfo.InvariantCulture) });
-            await set.ExecuteNonQueryAsync(ct);
-        }
-
-        var pairs = new List<(long, long, double)>();
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        foreach (var a in p)
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        }
-
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                pairs.Add((r.GetInt64(0), r.GetInt64(1), r.GetDouble(2)));
-            }
-        }
-
-        await tx.CommitAsync(ct);
-        return pairs;
-    }
-
-    private static async Task<Dictionary<long, float[]>> VectorsAsync(NpgsqlDataSource db, ModelInfo m, long[] ids, CancellationToken ct)
+    private static async Task<Dictionary<long, float[]>> VectorsAsync(NpgsqlDataSource db, RegisteredModel m, long[] ids, CancellationToken ct)
     {
         var result = new Dictionary<long, float[]>();
         await using var cmd = db.CreateCommand("SELECT image_id, embedding FROM embeddings WHERE model_id = $1 AND image_id = ANY($2)");
@@ -210,7 +163,7 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
         return result;
     }
 
-    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, ModelInfo m, ClusteringScope scope, int k, JsonObject parameters, CancellationToken ct)
+    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, RegisteredModel m, ImageScope scope, int k, JsonObject parameters, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
             INSERT INTO clustering_runs (model_id, scope, k, parameters, status, started_at)
@@ -274,48 +227,5 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, IOptions<Clust
 
         await tx.CommitAsync(ct);
         return groups.Count;
-    }
-}
-
-/// <summary>Disjoint sets with path halving and union by size.</summary>
-public sealed class UnionFind
-{
-    private readonly int[] _parent;
-    private readonly int[] _size;
-
-    public UnionFind(int n)
-    {
-        _parent = Enumerable.Range(0, n).ToArray();
-        _size = Enumerable.Repeat(1, n).ToArray();
-    }
-
-    public int Find(int x)
-    {
-        while (_parent[x] != x)
-        {
-            _parent[x] = _parent[_parent[x]];
-            x = _parent[x];
-        }
-
-        return x;
-    }
-
-    public bool Union(int a, int b)
-    {
-        a = Find(a);
-        b = Find(b);
-        if (a == b)
-        {
-            return false;
-        }
-
-        if (_size[a] < _size[b])
-        {
-            (a, b) = (b, a);
-        }
-
-        _parent[b] = a;
-        _size[a] += _size[b];
-        return true;
     }
 }

@@ -1,6 +1,7 @@
 using Harvester.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace Harvester.Data;
@@ -14,6 +15,7 @@ public static class DataServiceCollectionExtensions
         services.AddOptions<PostgreSqlOptions>().BindSection(PostgreSqlOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<HarvesterDatabase>();
         services.AddSingleton<BlobStore>();
+        services.TryAddSingleton<ModelStore>();
         services.AddSingleton<Microsoft.EntityFrameworkCore.IDbContextFactory<HarvesterDbContext>, DbContextFactory>();
         services.AddHostedService<DatabaseHostedService>();
         return services;

@@ -1,6 +1,8 @@
 using Harvester.Core;
+using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,6 +15,7 @@ public static class EmbedServiceCollectionExtensions
     public static IServiceCollection AddHarvesterEmbed(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<InferenceOptions>().BindSection(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<ModelStore>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
         services.AddSingleton<ModelRegistry>();

@@ -5,9 +5,9 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Harvester.Cluster;
 using Harvester.Core;
 using Harvester.Data;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -20,7 +20,7 @@ public sealed record ExportRequest
     /// <summary>Target folder; default &lt;OutputRoot&gt;/exports/&lt;UTC timestamp&gt;.</summary>
     public string? OutputDirectory { get; init; }
 
-    public ClusteringScope Scope { get; init; } = ClusteringScope.All;
+    public ImageScope Scope { get; init; } = ImageScope.All;
 
     public string? Splits { get; init; }
 
@@ -85,7 +85,8 @@ public sealed class ExportService(
     BlobStore blobs,
     IOptions<StorageOptions> storage,
     IOptions<ExportOptions> options,
-    IOptions<ClusteringOptions> clustering,
+    ModelStore models,
+    IConfiguration configuration,
     ILogger<ExportService> logger)
 {
     public const string ManifestFile = "manifest.csv";
@@ -280,7 +281,7 @@ public sealed class ExportService(
         }
     }
 
-    private static async Task<List<Row>> LoadAsync(NpgsqlDataSource db, ClusteringScope scope, CancellationToken ct)
+    private static async Task<List<Row>> LoadAsync(NpgsqlDataSource db, ImageScope scope, CancellationToken ct)
     {
         var p = new List<object>();
         var where = scope.Predicate("i", p);
@@ -368,11 +369,11 @@ public sealed class ExportService(
     private async Task<(string? Model, List<(long A, long B, double Distance)> Pairs, int WithVector)> NeighbourPairsAsync(
         NpgsqlDataSource db, ExportRequest request, Dictionary<long, int> index, CancellationToken ct)
     {
-        var requested = request.Model ?? (options.Value.Model is { Length: > 0 } m ? m : clustering.Value.Model);
-        ModelInfo model;
+        var requested = request.Model ?? (options.Value.Model is { Length: > 0 } m ? m : configuration["Clustering:Model"]);
+        RegisteredModel model;
         try
         {
-            model = await EmbeddingSource.ResolveModelAsync(db, requested, ct);
+            model = await models.ResolveAsync(requested, ct);
         }
         catch (HarvesterException) when (string.IsNullOrEmpty(requested))
         {
@@ -385,7 +386,7 @@ public sealed class ExportService(
         count.Parameters.Add(new NpgsqlParameter { Value = model.Id });
         count.Parameters.Add(new NpgsqlParameter { Value = index.Keys.ToArray() });
         var withVector = (int)(long)(await count.ExecuteScalarAsync(ct))!;
-        var pairs = await SimilarityGrouper.NeighbourPairsAsync(db, model, request.Scope, 2.0, options.Value.Neighbours, ct);
+        var pairs = await VectorNeighbours.PairsAsync(db, model, request.Scope, 2.0, options.Value.Neighbours, ct);
         pairs.RemoveAll(p => !index.ContainsKey(p.A) || !index.ContainsKey(p.B));
         return (model.Label, pairs, withVector);
     }

@@ -1,6 +1,8 @@
 using Harvester.Core;
+using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Harvester.Export;
 
@@ -10,6 +12,7 @@ public static class ExportServiceCollectionExtensions
     public static IServiceCollection AddHarvesterExport(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ExportOptions>().BindSection(ExportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<ModelStore>();
         services.AddSingleton<ExportService>();
         return services;
     }

@@ -33,7 +33,7 @@ public abstract class ClusteringDb(PostgresFixture fixture) : IAsyncLifetime
     protected ClusteringService Service(ClusteringOptions? o = null)
     {
         o ??= Defaults();
-        return new ClusteringService(Db, Options.Create(o), Gallery(o), NullLogger<ClusteringService>.Instance);
+        return new ClusteringService(Db, new ModelStore(Db), Options.Create(o), Gallery(o), NullLogger<ClusteringService>.Instance);
     }
 
     protected ClusterGallery Gallery(ClusteringOptions o) => new(Db, Blobs, Options.Create(Storage), Options.Create(o));

@@ -1,3 +1,4 @@
+using Harvester.Data;
 using System.Text.Json;
 using Harvester.Core;
 using Harvester.Testing;
@@ -137,7 +138,7 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
         var (ids, _, _) = await SeedBlobsAsync(model, 60, 8, 2, seed: 7);
         var site = await ScalarAsync<long>("INSERT INTO sites (key, adapter, base_url) VALUES ('demo-map', 'map', 'http://x') RETURNING id");
         await ExecAsync("INSERT INTO image_sightings (image_id, site_id, source_url) SELECT id, $1, 'http://x/' || id FROM unnest($2::bigint[]) AS id", site, ids[..25]);
-        var result = await Service().RunAsync(new ClusterRequest { K = 2, Scope = ClusteringScope.Parse("site=demo-map") }, CancellationToken.None);
+        var result = await Service().RunAsync(new ClusterRequest { K = 2, Scope = ImageScope.Parse("site=demo-map") }, CancellationToken.None);
         Assert.Equal(25, result.Images);
         Assert.Equal("{\"site\": \"demo-map\"}", await ScalarAsync<string>("SELECT scope::text FROM clustering_runs WHERE id = $1", result.RunId));
     }
@@ -199,7 +200,7 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
         await SeedBlobsAsync(model, 10, 8, 2, seed: 10);
         await SeedModelAsync(8, "empty-model");
 
-        var scope = await Assert.ThrowsAsync<HarvesterException>(() => Service().RunAsync(new ClusterRequest { K = 2, Scope = ClusteringScope.Parse("site=nowhere") }, CancellationToken.None));
+        var scope = await Assert.ThrowsAsync<HarvesterException>(() => Service().RunAsync(new ClusterRequest { K = 2, Scope = ImageScope.Parse("site=nowhere") }, CancellationToken.None));
         Assert.Contains("Scope 'site=nowhere' has no accepted images with test-model:1 embeddings", scope.Message, StringComparison.Ordinal);
 
         var unknown = await Assert.ThrowsAsync<HarvesterException>(() => Service().RunAsync(new ClusterRequest { K = 2, Model = "nope" }, CancellationToken.None));
@@ -208,7 +209,7 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
         var empty = await Assert.ThrowsAsync<HarvesterException>(() => Service().RunAsync(new ClusterRequest { K = 2, Model = "empty-model" }, CancellationToken.None));
         Assert.Contains("no accepted images with empty-model:1 embeddings", empty.Message, StringComparison.Ordinal);
 
-        var badScope = Assert.Throws<HarvesterException>(() => ClusteringScope.Parse("colour=red"));
+        var badScope = Assert.Throws<HarvesterException>(() => ImageScope.Parse("colour=red"));
         Assert.Contains("Unknown scope key 'colour'", badScope.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM clustering_runs"));
     }
@@ -224,9 +225,9 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
 
         // pgvector itself refuses NaN, so the reader's own check is the second line of defence (other servers, casts).
         await Assert.ThrowsAsync<PostgresException>(() => ExecAsync("UPDATE embeddings SET embedding = '[NaN,1,0,0]' WHERE image_id = $1", ids[2]));
-        var nan = Assert.Throws<HarvesterException>(() => EmbeddingSource.Check(new ModelInfo(model, "test-model", "1", 4), ids[2], [float.NaN, 1, 0, 0], rejectZero: true));
+        var nan = Assert.Throws<HarvesterException>(() => EmbeddingSource.Check(new RegisteredModel(model, "test-model", "1", "", 4), ids[2], [float.NaN, 1, 0, 0], rejectZero: true));
         Assert.Contains($"Image {ids[2]} has a NaN or infinite value", nan.Message, StringComparison.Ordinal);
-        var wrongDim = Assert.Throws<HarvesterException>(() => EmbeddingSource.Check(new ModelInfo(model, "test-model", "1", 4), ids[2], [1, 0, 0], rejectZero: true));
+        var wrongDim = Assert.Throws<HarvesterException>(() => EmbeddingSource.Check(new RegisteredModel(model, "test-model", "1", "", 4), ids[2], [1, 0, 0], rejectZero: true));
         Assert.Contains("3-dimensional embedding but model test-model:1 declares 4", wrongDim.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM clustering_runs"));
     }

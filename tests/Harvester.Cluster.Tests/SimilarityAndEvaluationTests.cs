@@ -1,3 +1,4 @@
+using Harvester.Data;
 using Harvester.Core;
 using Harvester.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,7 +9,7 @@ namespace Harvester.Cluster.Tests;
 [Collection(PostgresCollection.Name)]
 public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : ClusteringDb(fixture)
 {
-    private SimilarityGrouper Grouper(ClusteringOptions? o = null) => new(Db, Options.Create(o ?? Defaults()), NullLogger<SimilarityGrouper>.Instance);
+    private SimilarityGrouper Grouper(ClusteringOptions? o = null) => new(Db, new ModelStore(Db), Options.Create(o ?? Defaults()), NullLogger<SimilarityGrouper>.Instance);
 
     /// <summary>40 random directions; 5 of them get two near copies (cosine ≈ 0.99), one a far copy (cosine ≈ 0.9).</summary>
     private async Task<(int Model, long[] Ids, List<long[]> Expected, long FarCopy)> SeedNearCopiesAsync(bool index)
@@ -48,7 +49,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
     public async Task Images_at_least_95_percent_similar_are_grouped_and_recorded_as_a_run(bool index)
     {
         var (_, ids, expected, far) = await SeedNearCopiesAsync(index);
-        var result = await Grouper().RunAsync(null, ClusteringScope.All, null, null, CancellationToken.None);
+        var result = await Grouper().RunAsync(null, ImageScope.All, null, null, CancellationToken.None);
         Assert.Equal(ids.Length, result.Images);
         Assert.Equal(expected, result.Members);
         Assert.DoesNotContain(result.Members, g => g.Contains(far));
@@ -58,7 +59,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM duplicate_groups"));
 
         // A looser threshold also catches the far copy (cosine ≈ 0.9).
-        var loose = await Grouper().RunAsync(null, ClusteringScope.All, 0.8, null, CancellationToken.None);
+        var loose = await Grouper().RunAsync(null, ImageScope.All, 0.8, null, CancellationToken.None);
         Assert.Contains(loose.Members, g => g.Contains(far) && g.Contains(ids[10]));
     }
 
@@ -67,7 +68,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
     {
         var (_, _, expected, _) = await SeedNearCopiesAsync(index: true);
         await ExecAsync("UPDATE images SET width = 1920, height = 1080 WHERE id = $1", expected[0][2]);
-        var result = await Grouper().RunAsync(null, ClusteringScope.All, null, asDuplicates: true, CancellationToken.None);
+        var result = await Grouper().RunAsync(null, ImageScope.All, null, asDuplicates: true, CancellationToken.None);
         Assert.Equal(5, result.DuplicateGroupsWritten);
         Assert.Equal(5L, await ScalarAsync<long>("SELECT count(*) FROM duplicate_groups WHERE kind = 'embedding' AND size = 3"));
         Assert.Equal(10L, await ScalarAsync<long>("SELECT count(*) FROM images WHERE status = 'duplicate' AND duplicate_of_id IS NOT NULL"));
@@ -154,7 +155,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         var o = Defaults();
         o.K = 2;
         o.SimilarityGroupsOnSchedule = true;
-        var worker = new ClusteringWorker(Db, Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusteringWorker>.Instance);
+        var worker = new ClusteringWorker(Db, new ModelStore(Db), Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusteringWorker>.Instance);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         Assert.Equal(2L, await ScalarAsync<long>("SELECT count(*) FROM clustering_runs WHERE status = 'completed'"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM work_leases WHERE stage = 'cluster'"));

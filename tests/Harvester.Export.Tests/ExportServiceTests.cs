@@ -288,7 +288,7 @@ public sealed class ExportServiceTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Contains("add up to", await Fails(new ExportRequest { OutputDirectory = Out("bad-splits"), Splits = "train=0.9,test=0.2" }), StringComparison.Ordinal);
         Assert.Contains("--run", await Fails(new ExportRequest { OutputDirectory = Out("no-run"), Label = ExportLabel.Cluster }), StringComparison.Ordinal);
         Assert.Contains("does not exist", await Fails(new ExportRequest { OutputDirectory = Out("bad-run"), Label = ExportLabel.Cluster, ClusterRun = 999_999 }), StringComparison.Ordinal);
-        Assert.Contains("no accepted images", await Fails(new ExportRequest { OutputDirectory = Out("empty"), Scope = ClusteringScope.Parse("category=없음") }), StringComparison.Ordinal);
+        Assert.Contains("no accepted images", await Fails(new ExportRequest { OutputDirectory = Out("empty"), Scope = ImageScope.Parse("category=없음") }), StringComparison.Ordinal);
         Assert.Contains("no-such-model", await Fails(new ExportRequest { OutputDirectory = Out("bad-model"), Model = "no-such-model" }), StringComparison.Ordinal);
 
         foreach (var name in new[] { "bad-splits", "no-run", "bad-run", "empty", "bad-model" })

@@ -1,3 +1,4 @@
+using Harvester.Data;
 using System.CommandLine;
 using System.Globalization;
 using Harvester.Cluster;
@@ -37,7 +38,7 @@ internal static class ClusterCommands
             {
                 Model = pr.GetValue(Model),
                 K = ParseK(pr.GetValue(K)),
-                Scope = ClusteringScope.Parse(pr.GetValue(Scope)),
+                Scope = ImageScope.Parse(pr.GetValue(Scope)),
                 PcaDimensions = pr.GetValue(Pca),
                 Seed = pr.GetValue(Seed),
                 MaxIterations = pr.GetValue(MaxIterations),
@@ -60,7 +61,7 @@ internal static class ClusterCommands
         groups.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
             var result = await services.GetRequiredService<SimilarityGrouper>().RunAsync(
-                pr.GetValue(Model), ClusteringScope.Parse(pr.GetValue(Scope)), pr.GetValue(Threshold), pr.GetValue(AsDuplicates) ? true : null, ct);
+                pr.GetValue(Model), ImageScope.Parse(pr.GetValue(Scope)), pr.GetValue(Threshold), pr.GetValue(AsDuplicates) ? true : null, ct);
             PrintGroups(result);
             return 0;
         }));

@@ -1,3 +1,4 @@
+using Harvester.Data;
 using System.CommandLine;
 using System.Globalization;
 using Harvester.Cluster;
@@ -33,7 +34,7 @@ internal static class ExportCommand
             var request = new ExportRequest
             {
                 OutputDirectory = pr.GetValue(Out),
-                Scope = ClusteringScope.Parse(pr.GetValue(Scope)),
+                Scope = ImageScope.Parse(pr.GetValue(Scope)),
                 Splits = pr.GetValue(Splits),
                 GroupBy = ParseEnum<ExportGrouping>(pr.GetValue(GroupBy), "--group-by"),
                 Label = ParseEnum<ExportLabel>(pr.GetValue(Label), "--label"),

@@ -3,15 +3,15 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Harvester.Core;
 
-namespace Harvester.Cluster;
+namespace Harvester.Data;
 
 /// <summary>
-/// Which images a run covers: accepted images, optionally narrowed to a site, a place/product category, a
+/// Which images a clustering run or an export covers: accepted images, optionally narrowed to a site, a place/product category, a
 /// neighbourhood or a crawl job. Written as "site=demo,category=cafe" on the command line and stored as JSON on the run.
 /// </summary>
-public sealed record ClusteringScope
+public sealed record ImageScope
 {
-    public static readonly ClusteringScope All = new();
+    public static readonly ImageScope All = new();
 
     [JsonPropertyName("site")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -29,7 +29,7 @@ public sealed record ClusteringScope
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? JobId { get; init; }
 
-    public static ClusteringScope Parse(string? text)
+    public static ImageScope Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text) || text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase))
         {
