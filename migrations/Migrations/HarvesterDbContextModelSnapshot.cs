@@ -3,6 +3,7 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Text.Json;
+using Harvester.Core;
 using Harvester.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
@@ -24,6 +25,12 @@ namespace Harvester.Migrations.Migrations
                 .HasAnnotation("ProductVersion", "10.0.15")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "duplicate_kind", new[] { "embedding", "exact_bytes", "exact_pixels", "perceptual_hash" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "frontier_kind", new[] { "category", "photo", "place", "product", "search" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "frontier_state", new[] { "claimed", "done", "failed", "pending" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "image_status", new[] { "accepted", "duplicate", "fetched", "rejected" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "job_status", new[] { "cancelled", "completed", "failed", "pending", "running" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "run_status", new[] { "completed", "failed", "running" });
             NpgsqlModelBuilderExtensions.HasPostgresExtension(modelBuilder, "vector");
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
@@ -129,9 +136,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnName("started_at")
                         .HasDefaultValueSql("now()");
 
-                    b.Property<string>("Status")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<RunStatus>("Status")
+                        .HasColumnType("run_status")
                         .HasColumnName("status");
 
                     b.HasKey("Id")
@@ -220,9 +226,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
 
-                    b.Property<string>("Status")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<JobStatus>("Status")
+                        .HasColumnType("job_status")
                         .HasColumnName("status");
 
                     b.HasKey("Id")
@@ -256,9 +261,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("kept_image_id");
 
-                    b.Property<string>("Kind")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<DuplicateKind>("Kind")
+                        .HasColumnType("duplicate_kind")
                         .HasColumnName("kind");
 
                     b.Property<int>("Size")
@@ -388,9 +392,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("job_id");
 
-                    b.Property<string>("Kind")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<FrontierKind>("Kind")
+                        .HasColumnType("frontier_kind")
                         .HasColumnName("kind");
 
                     b.Property<string>("LastError")
@@ -413,9 +416,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("priority");
 
-                    b.Property<string>("State")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<FrontierState>("State")
+                        .HasColumnType("frontier_state")
                         .HasColumnName("state");
 
                     b.Property<DateTimeOffset>("UpdatedAt")
@@ -562,7 +564,7 @@ namespace Harvester.Migrations.Migrations
 
                     b.Property<string>("Sha256")
                         .IsRequired()
-                        .HasColumnType("char(64)")
+                        .HasColumnType("text")
                         .HasColumnName("sha256");
 
                     b.Property<string>("SourceUrl")
@@ -570,9 +572,8 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("text")
                         .HasColumnName("source_url");
 
-                    b.Property<string>("Status")
-                        .IsRequired()
-                        .HasColumnType("text")
+                    b.Property<ImageStatus>("Status")
+                        .HasColumnType("image_status")
                         .HasColumnName("status");
 
                     b.Property<int?>("Width")

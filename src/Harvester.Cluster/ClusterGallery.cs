@@ -100,7 +100,7 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
                 result[c] = list = [];
             }
 
-            list.Add(new Member(r.GetInt64(1), r.GetDouble(2), r.GetString(3).Trim()));
+            list.Add(new Member(r.GetInt64(1), r.GetDouble(2), r.GetString(3)));
         }
 
         return result;

@@ -377,12 +377,12 @@ public sealed class CrawlService(
     {
         await using var cmd = database.DataSource.CreateCommand("""
             UPDATE crawl_jobs SET status = $2,
-                started_at = COALESCE(started_at, CASE WHEN $2 = 'running' THEN now() END),
-                finished_at = CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN now() END
+                started_at = COALESCE(started_at, CASE WHEN $2 = 'running'::job_status THEN now() END),
+                finished_at = CASE WHEN $2 IN ('completed'::job_status, 'failed', 'cancelled') THEN now() END
             WHERE id = $1
             """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = status.ToString().ToLowerInvariant() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = status });
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
@@ -413,7 +413,7 @@ public sealed class CrawlService(
                 throw new HarvesterException($"There is no crawl job {jobId}.");
             }
 
-            var status = Enum.Parse<JobStatus>(r.GetString(0), true);
+            var status = r.GetFieldValue<JobStatus>(0);
             var values = Enumerable.Range(1, 6).Select(r.GetInt32).ToArray();
             await r.CloseAsync();
             var reasons = new Dictionary<string, int>();

@@ -33,8 +33,6 @@ public sealed class FrontierStore(HarvesterDatabase database)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    private static string K(FrontierKind k) => k.ToString().ToLowerInvariant();
-
     /// <summary>Queues items; an item already queued for the job (same kind and URL) is left as it is.</summary>
     public async Task<int> EnqueueAsync(long jobId, IReadOnlyCollection<NewFrontierItem> items, CancellationToken ct, NpgsqlConnection? conn = null, NpgsqlTransaction? tx = null)
     {
@@ -45,7 +43,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
 
         const string sql = """
             INSERT INTO frontier (job_id, parent_id, kind, url, state, attempts, context, priority)
-            SELECT $1, p, k, u, 'pending', 0, c::jsonb, pr FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[]) AS t(p, k, u, c, pr)
+            SELECT $1, p, k, u, 'pending', 0, c::jsonb, pr FROM unnest($2::bigint[], $3::frontier_kind[], $4::text[], $5::text[], $6::int[]) AS t(p, k, u, c, pr)
             ON CONFLICT (job_id, kind, url) DO NOTHING
             """;
         var own = conn is null;
@@ -55,7 +53,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
             await using var cmd = new NpgsqlCommand(sql, conn, tx);
             cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.ParentId).ToArray() });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => K(i.Kind)).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Kind).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Url).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => JsonSerializer.Serialize(i.Context, Json)).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Priority).ToArray() });
@@ -86,7 +84,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
             """;
         await using var cmd = database.DataSource.CreateCommand(sql);
         cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.Select(K).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
         cmd.Parameters.Add(new NpgsqlParameter { Value = WorkLeases.WorkerId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = lease });
@@ -95,7 +93,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
         while (await r.ReadAsync(ct))
         {
             items.Add(new ClaimedItem(
-                r.GetInt64(0), r.GetInt64(1), Enum.Parse<FrontierKind>(r.GetString(2), true), r.GetString(3), r.GetInt32(4),
+                r.GetInt64(0), r.GetInt64(1), r.GetFieldValue<FrontierKind>(2), r.GetString(3), r.GetInt32(4),
                 r.IsDBNull(5) ? new FrontierContext() : JsonSerializer.Deserialize<FrontierContext>(r.GetString(5), Json) ?? new FrontierContext()));
         }
 
@@ -177,7 +175,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
         await using var cmd = database.DataSource.CreateCommand(
             "SELECT count(*) FROM frontier WHERE job_id = $1 AND kind = ANY($2) AND state IN ('pending', 'claimed')");
         cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.Select(K).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 }

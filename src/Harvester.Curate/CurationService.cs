@@ -150,7 +150,7 @@ public sealed class CurationService(
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            rows.Add(new Row(r.GetInt64(0), r.GetString(1).Trim(), r.GetString(2)));
+            rows.Add(new Row(r.GetInt64(0), r.GetString(1), r.GetString(2)));
         }
 
         return rows;
@@ -247,7 +247,7 @@ public sealed class CurationService(
             WHERE id = $1
             """, conn, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = status.ToString().ToLowerInvariant() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = status });
         cmd.Parameters.Add(new NpgsqlParameter { Value = a.Format.ToString().ToLowerInvariant() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = a.Width });
         cmd.Parameters.Add(new NpgsqlParameter { Value = a.Height });
@@ -386,14 +386,14 @@ public sealed class CurationService(
             read.Parameters.Add(new NpgsqlParameter { Value = m.Id });
             await using var r = await read.ExecuteReaderAsync(ct);
             await r.ReadAsync(ct);
-            kept = new Candidate(m.Id, r.GetString(0) == "accepted", (long)r.GetInt32(1) * r.GetInt32(2), r.GetDouble(3));
+            kept = new Candidate(m.Id, r.GetFieldValue<ImageStatus>(0) == ImageStatus.Accepted, (long)r.GetInt32(1) * r.GetInt32(2), r.GetDouble(3));
             groupId = r.IsDBNull(4) ? null : r.GetInt64(4);
         }
 
         var g = groupId ?? await ScalarAsync<long>(conn, tx,
             "WITH g AS (INSERT INTO duplicate_groups (kind, kept_image_id, size, created_at) VALUES ($1, $2, 1, now()) RETURNING id) " +
             "UPDATE images SET duplicate_group_id = (SELECT id FROM g) WHERE id = $2 RETURNING duplicate_group_id",
-            ct, m.Kind.ToString().ToLowerInvariant(), m.Id);
+            ct, m.Kind, m.Id);
 
         var newcomer = new Candidate(id, status == ImageStatus.Accepted, (long)a.Width * a.Height, a.Quality);
         if (KeepRule.Prefer(newcomer, kept))

@@ -93,7 +93,7 @@ public sealed class HarvesterDatabase(
     }
 
     public static void Configure(DbContextOptionsBuilder builder, NpgsqlDataSource dataSource) =>
-        builder.UseNpgsql(dataSource, o => o.UseVector().MigrationsAssembly(MigrationsAssembly))
+        builder.UseNpgsql(dataSource, o => PipelineEnums.Map(o.UseVector().MigrationsAssembly(MigrationsAssembly)))
             .UseSnakeCaseNamingConvention();
 
     public static NpgsqlDataSource BuildDataSource(string connectionString)
@@ -101,6 +101,7 @@ public sealed class HarvesterDatabase(
         var b = new NpgsqlDataSourceBuilder(connectionString);
         b.UseVector();
         b.EnableDynamicJson();
+        PipelineEnums.Map(b);
         return b.Build();
     }
 

@@ -1,7 +1,6 @@
 using Harvester.Core;
 using Harvester.Data.Entities;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace Harvester.Data;
 
@@ -22,17 +21,6 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
     public DbSet<ClusterCentroid> ClusterCentroids => Set<ClusterCentroid>();
     public DbSet<ClusterAssignment> ClusterAssignments => Set<ClusterAssignment>();
     public DbSet<WorkLease> WorkLeases => Set<WorkLease>();
-
-    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
-    {
-        // Enums are stored as lower-case text so hand-written SQL reads naturally: WHERE status = 'accepted'.
-        configurationBuilder.Properties<ImageStatus>().HaveConversion<LowerCaseEnumConverter<ImageStatus>>();
-        configurationBuilder.Properties<FrontierState>().HaveConversion<LowerCaseEnumConverter<FrontierState>>();
-        configurationBuilder.Properties<FrontierKind>().HaveConversion<LowerCaseEnumConverter<FrontierKind>>();
-        configurationBuilder.Properties<JobStatus>().HaveConversion<LowerCaseEnumConverter<JobStatus>>();
-        configurationBuilder.Properties<RunStatus>().HaveConversion<LowerCaseEnumConverter<RunStatus>>();
-        configurationBuilder.Properties<DuplicateKind>().HaveConversion<LowerCaseEnumConverter<DuplicateKind>>();
-    }
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -92,7 +80,7 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
 
         modelBuilder.Entity<Image>(e =>
         {
-            e.Property(x => x.Sha256).HasColumnType("char(64)");
+            e.Property(x => x.Sha256).HasColumnType("text");
             e.HasIndex(x => x.Sha256).IsUnique();
             e.HasIndex(x => x.PixelHash);
             e.HasIndex(x => x.Status);
@@ -186,9 +174,4 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
             e.HasIndex(x => x.LeaseUntil);
         });
     }
-
-    private sealed class LowerCaseEnumConverter<T>() : ValueConverter<T, string>(
-        v => v.ToString().ToLowerInvariant(),
-        v => Enum.Parse<T>(v, true))
-        where T : struct, Enum;
 }

@@ -247,7 +247,7 @@ public sealed class EmbedService(
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            map[r.GetInt64(0)] = r.GetString(1).Trim();
+            map[r.GetInt64(0)] = r.GetString(1);
         }
 
         return map;

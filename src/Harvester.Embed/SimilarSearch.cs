@@ -309,7 +309,7 @@ public sealed class SimilarSearch(
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            map[r.GetInt64(0)] = (r.GetString(1).Trim(), r.GetString(2), r.GetString(3),
+            map[r.GetInt64(0)] = (r.GetString(1), r.GetString(2), r.GetString(3),
                 r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6));
         }
 

@@ -307,7 +307,7 @@ public sealed class ExportService(
         {
             T? Get<T>(int i) => r.IsDBNull(i) ? default : r.GetFieldValue<T>(i);
             rows.Add(new Row(
-                r.GetInt64(0), r.GetString(1).Trim(), Get<int?>(2), Get<int?>(3), Get<string>(4), Get<double?>(5), r.GetString(6),
+                r.GetInt64(0), r.GetString(1), Get<int?>(2), Get<int?>(3), Get<string>(4), Get<double?>(5), r.GetString(6),
                 Get<long?>(7), Get<long?>(8), Get<long?>(9), Get<string>(10), Get<string>(11), Get<string>(12), Get<string>(13), Get<string>(14),
                 r.IsDBNull(15) ? null : Imaging.PerceptualHash.FromBits(r.GetFieldValue<BitArray>(15))));
         }
@@ -454,15 +454,14 @@ public sealed class ExportService(
         await using (var check = db.CreateCommand("SELECT status FROM clustering_runs WHERE id = $1"))
         {
             check.Parameters.Add(new NpgsqlParameter { Value = run });
-            var status = await check.ExecuteScalarAsync(ct) as string;
-            if (status is null)
+            if (await check.ExecuteScalarAsync(ct) is not RunStatus status)
             {
                 throw new HarvesterException($"Clustering run {run} does not exist (see 'harvester cluster').");
             }
 
-            if (status != "completed")
+            if (status != RunStatus.Completed)
             {
-                throw new HarvesterException($"Clustering run {run} is {status}, not completed; its assignments cannot label an export.");
+                throw new HarvesterException($"Clustering run {run} is {status.ToString().ToLowerInvariant()}, not completed; its assignments cannot label an export.");
             }
         }
 

@@ -19,7 +19,7 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
         var result = await Service().RunAsync(new ClusterRequest { K = 3 }, CancellationToken.None);
 
         Assert.Equal(300, result.Images);
-        Assert.Equal("completed", await ScalarAsync<string>("SELECT status FROM clustering_runs WHERE id = $1", result.RunId));
+        Assert.Equal(RunStatus.Completed, await ScalarAsync<RunStatus>("SELECT status FROM clustering_runs WHERE id = $1", result.RunId));
         Assert.Equal(3L, await ScalarAsync<long>("SELECT count(*) FROM cluster_centroids WHERE run_id = $1", result.RunId));
         Assert.Equal(300L, await ScalarAsync<long>("SELECT sum(size) FROM cluster_centroids WHERE run_id = $1", result.RunId));
         var assigned = await AssignmentsAsync(result.RunId);
@@ -243,7 +243,7 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
             CREATE TRIGGER refuse BEFORE INSERT ON cluster_assignments FOR EACH ROW WHEN (NEW.image_id = {ids[30]}) EXECUTE FUNCTION refuse_one();
             """);
         await Assert.ThrowsAsync<PostgresException>(() => Service().RunAsync(new ClusterRequest { K = 2 }, CancellationToken.None));
-        Assert.Equal("failed", await ScalarAsync<string>("SELECT status FROM clustering_runs"));
+        Assert.Equal(RunStatus.Failed, await ScalarAsync<RunStatus>("SELECT status FROM clustering_runs"));
         Assert.Contains("disk full", await ScalarAsync<string>("SELECT error FROM clustering_runs"), StringComparison.Ordinal);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM cluster_assignments"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM cluster_centroids"));

@@ -73,7 +73,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         Assert.Equal(5L, await ScalarAsync<long>("SELECT count(*) FROM duplicate_groups WHERE kind = 'embedding' AND size = 3"));
         Assert.Equal(10L, await ScalarAsync<long>("SELECT count(*) FROM images WHERE status = 'duplicate' AND duplicate_of_id IS NOT NULL"));
         Assert.Equal(expected[0][2], await ScalarAsync<long>("SELECT kept_image_id FROM duplicate_groups g JOIN images i ON i.duplicate_group_id = g.id WHERE i.id = $1", expected[0][0]));
-        Assert.Equal("accepted", await ScalarAsync<string>("SELECT status FROM images WHERE id = $1", expected[0][2]));
+        Assert.Equal(ImageStatus.Accepted, await ScalarAsync<ImageStatus>("SELECT status FROM images WHERE id = $1", expected[0][2]));
         Assert.Equal(15L, await ScalarAsync<long>("SELECT count(*) FROM images WHERE duplicate_group_id IS NOT NULL"));
     }
 

@@ -148,7 +148,7 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
         Assert.Equal(group, status[pngId].Group);
         Assert.Equal(bigId, await ScalarAsync<long>($"SELECT kept_image_id FROM duplicate_groups WHERE id = {group}"));
         Assert.Equal(3, await ScalarAsync<int>($"SELECT size FROM duplicate_groups WHERE id = {group}"));
-        Assert.Equal("perceptualhash", await ScalarAsync<string>($"SELECT kind FROM duplicate_groups WHERE id = {group}"));
+        Assert.Equal(DuplicateKind.PerceptualHash, await ScalarAsync<DuplicateKind>($"SELECT kind FROM duplicate_groups WHERE id = {group}"));
 
         // The documented query for places that share a photo.
         Assert.Equal(2L, await ScalarAsync<long>($"""
@@ -166,7 +166,7 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
         await Service().RunUntilDoneAsync(10, null, CancellationToken.None);
         var status = await StatusesAsync();
         Assert.Equal(("duplicate", (long?)first), (status[second].Status, status[second].Of));
-        Assert.Equal("exactpixels", await ScalarAsync<string>($"SELECT kind FROM duplicate_groups WHERE id = {status[first].Group}"));
+        Assert.Equal(DuplicateKind.ExactPixels, await ScalarAsync<DuplicateKind>($"SELECT kind FROM duplicate_groups WHERE id = {status[first].Group}"));
     }
 
     [Fact]

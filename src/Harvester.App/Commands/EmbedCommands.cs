@@ -233,7 +233,7 @@ internal static class EmbedCommands
         var db = services.GetRequiredService<HarvesterDatabase>();
         await using var cmd = db.DataSource.CreateCommand("SELECT sha256 FROM images WHERE id = $1");
         cmd.Parameters.AddWithValue(imageId);
-        var sha = ((string?)await cmd.ExecuteScalarAsync(ct))?.Trim();
+        var sha = (string?)await cmd.ExecuteScalarAsync(ct);
         return sha is not null && blobs.Exists(sha) ? await blobs.ReadAsync(sha, ct) : null;
     }
 }
