@@ -150,7 +150,7 @@ var embedder = await host.GetAsync(null, ct);
 var loadSeconds = clock.Elapsed.TotalSeconds;
 clock.Restart();
 var vectors = new float[n][];
-var batchSize = host.Options.BatchSize;
+var batchSize = host.Options.ModelBatch;
 for (var start = 0; start < n; start += batchSize)
 {
     var count = Math.Min(batchSize, n - start);

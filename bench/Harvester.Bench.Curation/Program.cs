@@ -302,7 +302,7 @@ static async Task LookupAsync(int rows, int queries, bool hnsw)
             return list;
         }
 
-        async Task Measure(string name, NpgsqlConnection conn, int seed, Func<ulong, Task<List<CurationService.Neighbour>>> lookup)
+        async Task Measure(string name, NpgsqlConnection conn, int seed, Func<ulong, Task<List<CurateStore.Neighbour>>> lookup)
         {
             var times = new List<double>();
             var found = 0;
@@ -326,10 +326,10 @@ static async Task LookupAsync(int rows, int queries, bool hnsw)
         await using (var conn = await ds.OpenConnectionAsync())
         {
             // The curate stage's lookup: exact, everything within the radius (k = 10 nearest of them).
-            await Measure("warm-up (exact, radius 6; not a result)", conn, 1, q => CurationService.WithinRadiusAsync(conn, null, q, 6, 10, -1, CancellationToken.None));
+            await Measure("warm-up (exact, radius 6; not a result)", conn, 1, q => CurateStore.WithinRadiusAsync(conn, null, q, 6, 10, -1, CancellationToken.None));
             foreach (var radius in new[] { 6, 8, 11 })
             {
-                await Measure($"exact, chunk indexes, radius {radius}", conn, 100 + radius, q => CurationService.WithinRadiusAsync(conn, null, q, radius, 10, -1, CancellationToken.None));
+                await Measure($"exact, chunk indexes, radius {radius}", conn, 100 + radius, q => CurateStore.WithinRadiusAsync(conn, null, q, radius, 10, -1, CancellationToken.None));
             }
         }
 
@@ -339,7 +339,7 @@ static async Task LookupAsync(int rows, int queries, bool hnsw)
             {
                 await using var conn = await ds.OpenConnectionAsync();
                 await Exec(conn, $"SET hnsw.ef_search = {ef}; SET hnsw.iterative_scan = relaxed_order");
-                await Measure($"HNSW k-NN, k 10, ef_search {ef}", conn, 200 + ef, q => CurationService.NearestAsync(conn, null, q, 10, -1, CancellationToken.None));
+                await Measure($"HNSW k-NN, k 10, ef_search {ef}", conn, 200 + ef, q => CurateStore.NearestAsync(conn, null, q, 10, -1, CancellationToken.None));
             }
         }
     }

@@ -155,7 +155,7 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     var embedder = await sp.GetRequiredService<ModelHost>().GetAsync(null, CancellationToken.None);
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
     var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder.Model, CancellationToken.None);
-    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, BatchSize {options.BatchSize}, ClaimBatch {options.ClaimBatch}");
+    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, ModelBatch {options.ModelBatch}, ClaimBatch {options.ClaimBatch}");
 
     // Warm-up: full passes over every image until the JIT is quiet. Tiered compilation keeps promoting methods
     // (EF Core, Npgsql, the stage's own code) for a while after their first calls, and on 2 cores that background
@@ -229,9 +229,9 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
 
         sw.Restart();
         var vectors = new List<float[]>(n);
-        for (var s = 0; s < n; s += options.BatchSize)
+        for (var s = 0; s < n; s += options.ModelBatch)
         {
-            var c = Math.Min(options.BatchSize, n - s);
+            var c = Math.Min(options.ModelBatch, n - s);
             vectors.AddRange(embedder.Run(tensors.AsMemory(s * per, c * per), c));
         }
 
@@ -260,7 +260,7 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     Console.WriteLine($"JIT during the {reps} measured rounds: {jitMethods} methods compiled, {jitTime.TotalMilliseconds:F0} ms");
     Console.WriteLine($"{"part (alone, median of " + reps + ")",-44} {"images/s",10} {"ms/image",9}");
     Console.WriteLine($"{"read blob + decode + preprocess (" + options.EffectiveDecodeParallelism + " threads)",-44} {d,10:F1} {1000 / d,9:F2}");
-    Console.WriteLine($"{"InferenceSession.Run, batch " + options.BatchSize + " (pre-made tensors)",-44} {f,10:F1} {1000 / f,9:F2}");
+    Console.WriteLine($"{"InferenceSession.Run, batch " + options.ModelBatch + " (pre-made tensors)",-44} {f,10:F1} {1000 / f,9:F2}");
     Console.WriteLine($"{"vector insert + lease completion (HNSW kept)",-44} {w,10:F1} {1000 / w,9:F2}");
     Console.WriteLine($"{"implied by the parts in sequence",-44} {implied,10:F1} {1000 / implied,9:F2}");
     Console.WriteLine($"{"embed stage end to end (median of " + reps + ")",-44} {stage,10:F1} {1000 / stage,9:F2}");

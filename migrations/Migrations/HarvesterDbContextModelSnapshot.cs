@@ -434,6 +434,10 @@ namespace Harvester.Migrations.Migrations
                     b.HasKey("Id")
                         .HasName("pk_frontier");
 
+                    b.HasIndex("ClaimedBy")
+                        .HasDatabaseName("ix_frontier_claimed_by")
+                        .HasFilter("state = 'claimed'");
+
                     b.HasIndex("ParentId")
                         .HasDatabaseName("ix_frontier_parent_id");
 
@@ -964,6 +968,14 @@ namespace Harvester.Migrations.Migrations
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("claimed_by");
+
+                    b.Property<DateTimeOffset?>("GivenUpAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("given_up_at");
+
+                    b.Property<string>("LastError")
+                        .HasColumnType("text")
+                        .HasColumnName("last_error");
 
                     b.Property<DateTimeOffset>("LeaseUntil")
                         .HasColumnType("timestamp with time zone")

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Harvester.App.Commands;
 using Harvester.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -32,13 +33,29 @@ internal static class Cli
         return await root.Parse(args).InvokeAsync();
     }
 
-    /// <summary>Runs a one-shot command body with the app's services (host started before, stopped after), under <see cref="Guard"/>.</summary>
-    public static Task<int> InHost(ParseResult parse, CancellationToken ct, Func<IServiceProvider, Task<int>> body) => Guard(async () =>
+    /// <summary>
+    /// The one way a command runs: its body gets the app's services, with the host (the database first) started before
+    /// and stopped after, under <see cref="Guard"/>. <paramref name="configure"/> adjusts the builder (extra settings or
+    /// services); <paramref name="start"/> false leaves starting to the body (db start/stop, demo-site).
+    /// </summary>
+    public static Task<int> InHost(
+        ParseResult parse, CancellationToken ct, Func<IServiceProvider, Task<int>> body,
+        Action<HostApplicationBuilder>? configure = null, bool start = true) => Guard(async () =>
     {
-        using var host = HarvesterHost.CreateBuilder(parse.GetValue(ConfigOption)).Build();
-        await host.StartAsync(ct);
+        var builder = HarvesterHost.CreateBuilder(parse.GetValue(ConfigOption));
+        configure?.Invoke(builder);
+        using var host = builder.Build();
+        if (start)
+        {
+            await host.StartAsync(ct);
+        }
+
         var code = await body(host.Services);
-        await host.StopAsync(ct);
+        if (start)
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+
         return code;
     });
 

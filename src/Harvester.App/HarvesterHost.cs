@@ -1,6 +1,7 @@
 using Harvester.Core;
 using Harvester.Crawl;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,8 +12,8 @@ namespace Harvester.App;
 internal static class HarvesterHost
 {
     /// <param name="configPath">Extra appsettings file (--config).</param>
-    /// <param name="worker">True for `harvester worker`: keep every stage's background loop. One-shot commands run
-    /// the stage services directly and get only the database's hosted service.</param>
+    /// <param name="worker">True for `harvester worker`: the stages Worker:Stages selects run in their loops. One-shot
+    /// commands call the stage services directly and get only the database's hosted service.</param>
     public static HostApplicationBuilder CreateBuilder(string? configPath, bool worker = false)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -46,15 +47,9 @@ internal static class HarvesterHost
         Cluster.ClusterServiceCollectionExtensions.AddHarvesterCluster(builder.Services, builder.Configuration);
         Embed.EmbedServiceCollectionExtensions.AddHarvesterEmbed(builder.Services, builder.Configuration);
         Export.ExportServiceCollectionExtensions.AddHarvesterExport(builder.Services, builder.Configuration);
-        if (!worker)
+        if (worker)
         {
-            var loops = builder.Services
-                .Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Namespace != typeof(HarvesterDatabase).Namespace)
-                .ToList();
-            foreach (var d in loops)
-            {
-                builder.Services.Remove(d);
-            }
+            builder.Services.AddHarvesterWorker();
         }
 
         builder.Services.AddOptions<Dashboard.DashboardOptions>().BindSection(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();

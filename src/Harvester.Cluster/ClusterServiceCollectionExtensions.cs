@@ -1,4 +1,5 @@
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,7 +9,7 @@ namespace Harvester.Cluster;
 
 public static class ClusterServiceCollectionExtensions
 {
-    /// <summary>Clustering options, the run / group / evaluation services, galleries and the periodic worker.</summary>
+    /// <summary>Clustering options, the run / group / evaluation services, galleries and the periodic cluster stage.</summary>
     public static IServiceCollection AddHarvesterCluster(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ClusteringOptions>().BindSection(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -18,8 +19,8 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton<ClusteringService>();
         services.AddSingleton<SimilarityGrouper>();
         services.AddSingleton<ClusterEvaluator>();
-        services.AddSingleton<ClusteringWorker>();
-        services.AddHostedService(sp => sp.GetRequiredService<ClusteringWorker>());
+        services.AddSingleton<ClusterStage>();
+        services.AddSingleton<IStage>(sp => sp.GetRequiredService<ClusterStage>());
         return services;
     }
 }

@@ -1,9 +1,10 @@
 using System.ComponentModel.DataAnnotations;
+using Harvester.Core.Stages;
 
 namespace Harvester.Cluster;
 
-/// <summary>The "Clustering" section of appsettings.json.</summary>
-public sealed class ClusteringOptions : IValidatableObject
+/// <summary>The "Clustering" section of appsettings.json: the periodic cluster stage (its claims and schedule) and every clustering run.</summary>
+public sealed class ClusteringOptions : StageOptions, IValidatableObject
 {
     public const string Section = "Clustering";
 
@@ -75,9 +76,14 @@ public sealed class ClusteringOptions : IValidatableObject
     [Range(0, int.MaxValue)]
     public int AfterNewEmbeddings { get; set; }
 
-    /// <summary>How often the worker checks its schedule and the embedding count.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMinutes(1);
+    public ClusteringOptions()
+    {
+        // The stage claims one model at a time; idle, it looks at its schedule and the embedding count once a minute;
+        // a run holds its model's lease for up to six hours.
+        ClaimBatch = 1;
+        PollInterval = TimeSpan.FromMinutes(1);
+        Lease = TimeSpan.FromHours(6);
+    }
 
     /// <summary>Worker: also run the similarity-group pass after each scheduled k-means run.</summary>
     public bool SimilarityGroupsOnSchedule { get; set; }

@@ -142,7 +142,7 @@ public sealed class CrawlService(
         {
             while (!ct.IsCancellationRequested)
             {
-                var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.LeaseDuration, ct);
+                var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.Lease, ct);
                 if (batch.Count == 0)
                 {
                     if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
@@ -303,7 +303,7 @@ public sealed class CrawlService(
         {
             while (!ct.IsCancellationRequested)
             {
-                var batch = await frontier.ClaimAsync(run.JobId, PhotoKinds, 2, o.LeaseDuration, ct);
+                var batch = await frontier.ClaimAsync(run.JobId, PhotoKinds, 2, o.Lease, ct);
                 if (batch.Count == 0)
                 {
                     if (pagesDone.IsCancellationRequested && await frontier.OutstandingAsync(run.JobId, PhotoKinds, ct) == 0)

@@ -1,6 +1,8 @@
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -51,7 +53,9 @@ public static class CrawlServiceCollectionExtensions
                 });
                 builder.AddTimeout(o.RequestTimeout);
             });
-        services.AddHostedService<CrawlWorker>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<CrawlStage>();
+        services.AddSingleton<IStage>(sp => sp.GetRequiredService<CrawlStage>());
 
         return services;
     }

@@ -1,10 +1,20 @@
+using Harvester.Core.Stages;
 using System.ComponentModel.DataAnnotations;
 
 namespace Harvester.Crawl;
 
 /// <summary>Crawler settings (section "Crawler"): politeness and robustness are defaults, not options left off.</summary>
-public sealed class CrawlerOptions
+public sealed class CrawlerOptions : StageOptions
 {
+    public CrawlerOptions()
+    {
+        // A frontier item (page or photo) is tried this often before it is marked failed; a claim on it lasts
+        // minutes, not the ten other stages allow, because one page or photo takes seconds.
+        MaxAttempts = 4;
+        Lease = TimeSpan.FromMinutes(3);
+        ClaimBatch = 16;
+    }
+
     public const string Section = "Crawler";
 
     /// <summary>Empty: /usr/bin/chromium, then chromium/google-chrome on PATH, then Playwright's own browsers.</summary>
@@ -59,22 +69,12 @@ public sealed class CrawlerOptions
     [Range(1024, long.MaxValue)]
     public long MaxImageBytes { get; set; } = 20 * 1024 * 1024;
 
-    /// <summary>Attempts per frontier item (page or photo) before it is marked failed.</summary>
-    [Range(1, 20)]
-    public int MaxAttempts { get; set; } = 4;
-
     /// <summary>HTTP retries inside one attempt (429/5xx/timeouts, exponential backoff with jitter, Retry-After honoured).</summary>
     [Range(0, 10)]
     public int HttpRetries { get; set; } = 3;
 
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(500);
-
-    [Range(typeof(TimeSpan), "00:00:05", "01:00:00")]
-    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(3);
-
-    [Range(1, 1000)]
-    public int ClaimBatchSize { get; set; } = 16;
 
     /// <summary>Default for jobs; a job may turn it off explicitly.</summary>
     public bool RespectRobotsTxt { get; set; } = true;

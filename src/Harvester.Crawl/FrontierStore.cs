@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Harvester.Core;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Npgsql;
 
 namespace Harvester.Crawl;
@@ -86,7 +87,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
         cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = WorkLeases.WorkerId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ProcessIdentity.Current });
         cmd.Parameters.Add(new NpgsqlParameter { Value = lease });
         var items = new List<ClaimedItem>();
         await using var r = await cmd.ExecuteReaderAsync(ct);

@@ -1,5 +1,6 @@
 using Harvester.Imaging;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -7,7 +8,7 @@ namespace Harvester.Curate;
 
 public static class CurateServiceCollectionExtensions
 {
-    /// <summary>Curation options (validated at start), the analyzer with its detector models, the curate stage and its worker.</summary>
+    /// <summary>Curation options (validated at start), the analyzer with its detector models, the curate stage and its store.</summary>
     public static IServiceCollection AddHarvesterCurate(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -20,8 +21,9 @@ public static class CurateServiceCollectionExtensions
                 "Curation: a profile sets MaxFaces/MaxFaceAreaRatio but Curation:Faces:Enabled is false.")
             .ValidateOnStart();
         services.AddSingleton<ImageAnalyzer>();
+        services.AddSingleton<CurateStore>();
         services.AddSingleton<CurationService>();
-        services.AddHostedService<CurationWorker>();
+        services.AddSingleton<IStage>(sp => sp.GetRequiredService<CurationService>());
         return services;
     }
 }

@@ -1,10 +1,11 @@
 using Harvester.Imaging;
 using System.ComponentModel.DataAnnotations;
+using Harvester.Core.Stages;
 
 namespace Harvester.Curate;
 
-/// <summary>The curate stage: decoding limits, dedupe radius, detectors and per-use threshold profiles.</summary>
-public sealed class CurationOptions
+/// <summary>The curate stage: claims (ClaimBatch, Lease, PollInterval, MaxAttempts), decoding limits, dedupe radius, detectors and per-use threshold profiles.</summary>
+public sealed class CurationOptions : StageOptions
 {
     public const string Section = "Curation";
     public const string DefaultProfile = "default";
@@ -33,26 +34,9 @@ public sealed class CurationOptions
     [Range(1, 1000)]
     public int NeighbourLimit { get; set; } = 10;
 
-    [Range(1, 10_000)]
-    public int BatchSize { get; set; } = 64;
-
     /// <summary>Images analysed at once; 0: one per core.</summary>
     [Range(0, 256)]
     public int Parallelism { get; set; }
-
-    [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
-    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(10);
-
-    /// <summary>An image whose batch crashed this many times is rejected ('curation-failed') instead of retried.</summary>
-    [Range(1, 100)]
-    public int MaxAttempts { get; set; } = 3;
-
-    /// <summary>How long the worker sleeps when nothing is waiting.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
-    public TimeSpan IdleDelay { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Run the stage inside `harvester worker`.</summary>
-    public bool WorkerEnabled { get; set; } = true;
 
     [Required]
     public FaceDetectorOptions Faces { get; set; } = new();

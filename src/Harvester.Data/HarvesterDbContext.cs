@@ -48,6 +48,8 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
             e.HasIndex(x => new { x.JobId, x.Kind, x.Url }).IsUnique();
             // Claim query: pending (or lease-expired) rows of a job in priority order.
             e.HasIndex(x => new { x.JobId, x.State, x.Priority });
+            // Finding the claims of dead processes reads only the few claimed rows.
+            e.HasIndex(x => x.ClaimedBy).HasFilter("state = 'claimed'");
             e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
             e.Property(x => x.UpdatedAt).HasDefaultValueSql("now()");
         });

@@ -27,4 +27,16 @@ internal static partial class Log
 
     [LoggerMessage(1010, LogLevel.Information, "State directory {StateRoot} is private to root, which the PostgreSQL user cannot enter; the embedded cluster lives in {ClusterDir}")]
     public static partial void ClusterRelocated(ILogger logger, string stateRoot, string clusterDir);
+
+    [LoggerMessage(1020, LogLevel.Information, "Stage {Stage} running: {Concurrency} loop(s), claims of {ClaimBatch}, polling every {PollInterval} when idle")]
+    public static partial void StageWorkerStarted(ILogger logger, string stage, int concurrency, int claimBatch, TimeSpan pollInterval);
+
+    [LoggerMessage(1021, LogLevel.Warning, "Stage {Stage}: database unavailable ({Reason}); retrying in {Delay}")]
+    public static partial void DatabaseUnavailable(ILogger logger, string stage, string reason, TimeSpan delay);
+
+    [LoggerMessage(1022, LogLevel.Information, "Stage {Stage}: database back after {Attempts} failed attempt(s); carrying on")]
+    public static partial void DatabaseBack(ILogger logger, string stage, int attempts);
+
+    [LoggerMessage(1023, LogLevel.Critical, "Stage {Stage} stopped the worker: {Reason}")]
+    public static partial void StageStopped(ILogger logger, Exception exception, string stage, string reason);
 }

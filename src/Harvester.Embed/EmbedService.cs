@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Diagnostics;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -18,15 +20,20 @@ public sealed record EmbedResult(
     TimeSpan Elapsed,
     TimeSpan ReadAndDecode,
     TimeSpan Inference,
-    TimeSpan Write)
+    TimeSpan Write) : IStageResult<EmbedResult>
 {
-    public static EmbedResult Empty(string model) => new(model, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+    public static EmbedResult Empty { get; } = new("", 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+
+    public EmbedResult Add(EmbedResult other) => new(
+        other.Model.Length > 0 ? other.Model : Model, Claimed + other.Claimed, Embedded + other.Embedded, Failed + other.Failed,
+        Elapsed + other.Elapsed, ReadAndDecode + other.ReadAndDecode, Inference + other.Inference, Write + other.Write);
 }
 
 /// <summary>
-/// The embed stage (lease stage "embed:&lt;model&gt;"): claims accepted images without a vector for the model, reads
+/// The embed stage (leases under "embed:&lt;model&gt;"): claims accepted images without a vector for the model, reads
 /// and preprocesses them in parallel, runs batched inference, and stores the vectors with the leases' completion in
-/// one transaction. A model whose output does not match its registered dimension stores nothing.
+/// one transaction. A model whose output does not match its registered dimension stores nothing. An image that fails
+/// more than Inference:MaxAttempts times is given up with its reason on its lease.
 /// </summary>
 public sealed class EmbedService(
     HarvesterDatabase database,
@@ -34,19 +41,31 @@ public sealed class EmbedService(
     ModelHost models,
     ModelRegistry registry,
     IOptions<InferenceOptions> options,
-    ILogger<EmbedService> logger)
+    ILogger<EmbedService> logger) : IStage
 {
     private const string CandidatesSql = """
         SELECT i.id FROM images i
         WHERE i.status = 'accepted'
           AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = $1)
-          AND NOT EXISTS (SELECT 1 FROM work_leases w WHERE w.stage = $2 AND w.item_id = i.id AND w.attempts >= $3 AND w.lease_until <= now())
         ORDER BY i.id
         """;
 
-    public static string StageName(string model) => "embed:" + model;
+    public const string Stage = "embed";
+
+    string IStage.Name => Stage;
+
+    StageOptions IStage.Options => options.Value;
+
+    async Task<IStageResult> IStage.RunOnceAsync(CancellationToken ct) => await RunOnceAsync(null, options.Value.ClaimBatch, ct);
+
+    /// <summary>Leases are per model: vectors of two models are two pieces of work on one image.</summary>
+    public static string StageName(string model) => Stage + ":" + model;
 
     public Task<EmbedResult> RunOnceAsync(int batchSize, CancellationToken ct) => RunOnceAsync(null, batchSize, ct);
+
+    /// <summary>Passes until nothing is left to claim for <paramref name="model"/>; the totals.</summary>
+    public Task<EmbedResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct, Action<EmbedResult>? progress = null) =>
+        StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct, progress);
 
     /// <summary>One pass: claims up to <paramref name="batchSize"/> images and embeds them with <paramref name="model"/> (default: Inference:Model).</summary>
     public async Task<EmbedResult> RunOnceAsync(string? model, int batchSize, CancellationToken ct)
@@ -56,22 +75,39 @@ public sealed class EmbedService(
         var registered = await registry.EnsureAsync(embedder.Model, ct);
         var stage = StageName(registered.Name);
         var total = Stopwatch.StartNew();
-        var ids = await WorkLeases.ClaimAsync(database.DataSource, stage, CandidatesSql, batchSize, o.Lease, ct, registered.Id, stage, o.MaxAttempts);
+        var claim = await StageLeases.ClaimAsync(database.DataSource, stage, CandidatesSql, batchSize, o.Lease, o.MaxAttempts, ct, registered.Id);
+        if (claim.Count == 0)
+        {
+            return EmbedResult.Empty with { Model = registered.Name };
+        }
+
+        if (claim.Exhausted.Count > 0)
+        {
+            await using var conn = await database.DataSource.OpenConnectionAsync(ct);
+            await StageLeases.GiveUpAsync(conn, null, stage,
+                [.. claim.Exhausted.Select(e => (e.Id, $"failed to embed {e.Attempts - 1} times"))], ct);
+            foreach (var (id, attempts) in claim.Exhausted)
+            {
+                Log.GivingUp(logger, id, registered.Name, attempts - 1);
+            }
+        }
+
+        var ids = claim.Items;
         if (ids.Count == 0)
         {
-            return EmbedResult.Empty(registered.Name);
+            return EmbedResult.Empty with { Model = registered.Name, Claimed = claim.Count, Failed = claim.Exhausted.Count };
         }
 
         try
         {
             var result = await EmbedClaimedAsync(embedder, registered, stage, ids, ct);
             Log.BatchEmbedded(logger, result.Embedded, registered.Name, result.Failed, total.Elapsed);
-            return result with { Elapsed = total.Elapsed };
+            return result with { Claimed = claim.Count, Failed = result.Failed + claim.Exhausted.Count, Elapsed = total.Elapsed };
         }
         catch
         {
             // Nothing was written: give the items back at once instead of waiting out the lease.
-            await WorkLeases.ReleaseAsync(database.DataSource, stage, ids, CancellationToken.None);
+            await StageLeases.ReleaseAsync(database.DataSource, stage, ids, CancellationToken.None);
             throw;
         }
     }
@@ -86,7 +122,7 @@ public sealed class EmbedService(
         var failed = new List<(long Id, string Reason)>();
         var decodeTime = new Stopwatch();
         var inferTime = new Stopwatch();
-        var chunkSize = Math.Min(o.BatchSize, ids.Count);
+        var chunkSize = Math.Min(o.ModelBatch, ids.Count);
         // When decoders and model threads fit on the cores together, the next chunk is decoded while the current one
         // runs through the model (two pooled buffers; the model on a thread of its own so decoding keeps all of its
         // workers). When they do not fit (2 cores: 2 decoders + 2 model threads), overlapping only makes both wait
@@ -98,9 +134,9 @@ public sealed class EmbedService(
         try
         {
             var which = 0;
-            for (var start = 0; start < ids.Count; start += o.BatchSize)
+            for (var start = 0; start < ids.Count; start += o.ModelBatch)
             {
-                var chunk = ids.Skip(start).Take(o.BatchSize).ToArray();
+                var chunk = ids.Skip(start).Take(o.ModelBatch).ToArray();
                 var buffer = buffers[which];
                 which ^= 1;
                 decodeTime.Start();
@@ -201,13 +237,9 @@ public sealed class EmbedService(
             }
         }
 
-        if (failed.Count > 0)
+        foreach (var (id, reason) in failed)
         {
-            var attempts = await WorkLeases.AttemptsAsync(database.DataSource, stage, failed.Select(f => f.Id).ToList(), ct);
-            foreach (var (id, reason) in failed)
-            {
-                Log.ImageFailed(logger, id, attempts.GetValueOrDefault(id, 1), reason);
-            }
+            Log.ImageFailed(logger, id, reason);
         }
 
         var writeTime = Stopwatch.StartNew();
@@ -235,7 +267,7 @@ public sealed class EmbedService(
             await insert.ExecuteNonQueryAsync(ct);
         }
 
-        await WorkLeases.CompleteAsync(conn, tx, stage, ids, ct);
+        await StageLeases.CompleteAsync(conn, tx, stage, ids, ct);
         await tx.CommitAsync(ct);
     }
 

@@ -1,9 +1,10 @@
 using System.ComponentModel.DataAnnotations;
+using Harvester.Core.Stages;
 
 namespace Harvester.Embed;
 
-/// <summary>The <c>Inference</c> section: which model embeds, how it runs, and how its vectors are indexed and searched.</summary>
-public sealed class InferenceOptions
+/// <summary>The <c>Inference</c> section (the embed stage): its claims, which model embeds, how it runs, and how its vectors are indexed and searched.</summary>
+public sealed class InferenceOptions : StageOptions
 {
     public const string Section = "Inference";
 
@@ -23,9 +24,9 @@ public sealed class InferenceOptions
     [Range(0, 64)]
     public int CudaDeviceId { get; set; }
 
-    /// <summary>Images per InferenceSession.Run.</summary>
+    /// <summary>Images per InferenceSession.Run (a graph with a fixed batch size runs in runs of that size).</summary>
     [Range(1, 1024)]
-    public int BatchSize { get; set; } = 32;
+    public int ModelBatch { get; set; } = 32;
 
     /// <summary>Threads ONNX Runtime uses inside one operator. 0: one per core.</summary>
     [Range(0, 256)]
@@ -41,22 +42,11 @@ public sealed class InferenceOptions
     [Range(0, 256)]
     public int DecodeParallelism { get; set; }
 
-    /// <summary>Items one embed pass claims.</summary>
-    [Range(1, 100_000)]
-    public int ClaimBatch { get; set; } = 256;
-
-    [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
-    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(10);
-
-    /// <summary>An image that failed to embed this many times is left alone (it stays visible in work_leases).</summary>
-    [Range(1, 100)]
-    public int MaxAttempts { get; set; } = 3;
-
-    /// <summary>How long the worker waits when nothing is left to embed.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(15);
-
-    public bool WorkerEnabled { get; set; } = true;
+    public InferenceOptions()
+    {
+        ClaimBatch = 256;
+        PollInterval = TimeSpan.FromSeconds(15);
+    }
 
     /// <summary>Index type of new models' HNSW index: vector (float32) or halfvec (float16, half the size).</summary>
     [Required]

@@ -22,8 +22,8 @@ internal static partial class Log
     [LoggerMessage(3006, LogLevel.Information, "Registered model {Name} v{Version} as id {Id} ({VectorType}({Dimension})); HNSW index {Index}")]
     public static partial void ModelRegistered(ILogger logger, string name, string version, int id, string vectorType, int dimension, string index);
 
-    [LoggerMessage(3007, LogLevel.Warning, "Image {ImageId} could not be embedded (attempt {Attempt}): {Reason}")]
-    public static partial void ImageFailed(ILogger logger, long imageId, int attempt, string reason);
+    [LoggerMessage(3007, LogLevel.Warning, "Image {ImageId} could not be embedded: {Reason}")]
+    public static partial void ImageFailed(ILogger logger, long imageId, string reason);
 
     [LoggerMessage(3008, LogLevel.Information, "Embedded {Count} images with {Model} ({Failed} failed) in {Elapsed}")]
     public static partial void BatchEmbedded(ILogger logger, int count, string model, int failed, TimeSpan elapsed);
@@ -31,6 +31,6 @@ internal static partial class Log
     [LoggerMessage(3009, LogLevel.Information, "Filtered search returned {Got} of {K} rows from the index; re-running it exactly")]
     public static partial void ExactFallback(ILogger logger, int got, int k);
 
-    [LoggerMessage(3010, LogLevel.Error, "Embed pass failed; retrying after {Delay}")]
-    public static partial void WorkerPassFailed(ILogger logger, Exception exception, TimeSpan delay);
+    [LoggerMessage(3010, LogLevel.Warning, "Image {ImageId} failed to embed with {Model} {Attempts} times; giving up on it")]
+    public static partial void GivingUp(ILogger logger, long imageId, string model, int attempts);
 }

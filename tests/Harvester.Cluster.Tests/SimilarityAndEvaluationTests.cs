@@ -155,7 +155,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         var o = Defaults();
         o.K = 2;
         o.SimilarityGroupsOnSchedule = true;
-        var worker = new ClusteringWorker(Db, new ModelStore(Db), Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusteringWorker>.Instance);
+        var worker = new ClusterStage(Db, new ModelStore(Db), Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusterStage>.Instance);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         Assert.Equal(2L, await ScalarAsync<long>("SELECT count(*) FROM clustering_runs WHERE status = 'completed'"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM work_leases WHERE stage = 'cluster'"));

@@ -2,6 +2,7 @@ using Harvester.Imaging;
 using System.Text.Json;
 using Harvester.Core;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Harvester.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -43,7 +44,7 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
             o.Profiles["product-review"] = new CurationProfile { MinSubjectCoverage = 0.3, MinSubjects = 1, MaxSubjects = 1 };
             configure?.Invoke(o);
         });
-        return new CurationService(_db, _blobs, CurateKit.Analyzer, Options.Create(o), NullLogger<CurationService>.Instance);
+        return new CurationService(_db, new CurateStore(_db), _blobs, CurateKit.Analyzer, Options.Create(o), NullLogger<CurationService>.Instance);
     }
 
     [Fact]
@@ -197,8 +198,8 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
         }
 
         const string candidates = "SELECT id FROM images WHERE status = 'fetched' ORDER BY id";
-        var dead = await WorkLeases.ClaimAsync(_db.DataSource, CurationService.Stage, candidates, 2, TimeSpan.FromHours(1), CancellationToken.None);
-        var live = await WorkLeases.ClaimAsync(_db.DataSource, CurationService.Stage, candidates, 2, TimeSpan.FromHours(1), CancellationToken.None);
+        var dead = (await StageLeases.ClaimAsync(_db.DataSource, CurationService.Stage, candidates, 2, TimeSpan.FromHours(1), 3, CancellationToken.None)).Items;
+        var live = (await StageLeases.ClaimAsync(_db.DataSource, CurationService.Stage, candidates, 2, TimeSpan.FromHours(1), 3, CancellationToken.None)).Items;
         Assert.Equal(ids.Take(2), dead);
         Assert.Equal(ids.Skip(2), live);
 

@@ -69,7 +69,7 @@ public sealed class HammingSqlTests(PostgresFixture fixture) : IAsyncLifetime
             Assert.Contains("ix_images_phash_hnsw", plan, StringComparison.Ordinal);
         }
 
-        var near = await CurationService.NearestAsync(conn, null, query, 5, -1, CancellationToken.None);
+        var near = await CurateStore.NearestAsync(conn, null, query, 5, -1, CancellationToken.None);
         Assert.Equal([1, 3, 5], near.Take(3).Select(n => n.Distance));
         Assert.True(near.Skip(3).All(n => n.Distance > 8));
     }

@@ -126,13 +126,13 @@ public sealed class RadiusLookupTests(PostgresFixture fixture) : IAsyncLifetime
             .Where(s => s.Distance <= radius)
             .OrderBy(s => s.Distance).ThenBy(s => s.Id)
             .ToList();
-        var found = await CurationService.WithinRadiusAsync(conn, null, query, radius, 1000, excluded, CancellationToken.None);
+        var found = await CurateStore.WithinRadiusAsync(conn, null, query, radius, 1000, excluded, CancellationToken.None);
 
         Assert.True(expected.Count >= 5 * (radius + 1), $"the seed should plant many hashes within radius {radius}, planted {expected.Count}");
         Assert.Equal(expected, found.Select(n => (n.Id, n.Distance)));
         Assert.DoesNotContain(found, n => n.Id == excluded);
 
-        var limited = await CurationService.WithinRadiusAsync(conn, null, query, radius, 3, excluded, CancellationToken.None);
+        var limited = await CurateStore.WithinRadiusAsync(conn, null, query, radius, 3, excluded, CancellationToken.None);
         Assert.Equal(expected.Take(3), limited.Select(n => (n.Id, n.Distance)));
     }
 

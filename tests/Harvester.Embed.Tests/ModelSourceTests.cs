@@ -79,7 +79,7 @@ public sealed class ModelSourceTests
             Name = "colour-mean", InputName = "x", OutputName = "y", Width = 16, Height = 16, Dimension = 3, L2Normalize = false,
         };
         var resolved = new ResolvedModel(manifest, path, manifest.ComputeSha256());
-        using var embedder = Embedder.Load(resolved, new InferenceOptions { ExecutionProvider = "cpu", BatchSize = 32 }, NullLogger.Instance);
+        using var embedder = Embedder.Load(resolved, new InferenceOptions { ExecutionProvider = "cpu", ModelBatch = 32 }, NullLogger.Instance);
         var photos = Photos.Load(5).Select(p => (ReadOnlyMemory<byte>)p.Jpeg).ToList();
 
         var batched = embedder.Embed(photos, CancellationToken.None);

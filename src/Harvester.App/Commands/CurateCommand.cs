@@ -17,34 +17,23 @@ internal static class CurateCommand
         var curate = new Command("curate", "Decode, hash, score and dedupe every fetched image until none is left; prints counts per verdict and reject reason.");
         curate.Options.Add(Batch);
         curate.Options.Add(Profile);
-        curate.SetAction((pr, ct) => Cli.Guard(async () =>
+        curate.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            // Only the database and this stage: the other stages' background workers stay off for a one-shot command.
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
-            await database.StartAsync(migrate: true, ct);
-            try
+            var options = services.GetRequiredService<IOptions<CurationOptions>>().Value;
+            var service = services.GetRequiredService<CurationService>();
+            var batch = pr.GetValue(Batch) ?? options.ClaimBatch;
+            var progress = new Progress<CurationBatchResult>(b =>
+                Console.Error.WriteLine($"batch: {b.Claimed} images, {b.Accepted} accepted, {b.Rejected} rejected, {b.Duplicates} duplicates"));
+            var total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, progress);
+            Console.WriteLine($"Curated {total.Claimed} images: {total.Accepted} accepted, {total.Rejected} rejected, {total.Duplicates} duplicates");
+            if (total.CrossPlaceGroups > 0)
             {
-                var options = host.Services.GetRequiredService<IOptions<CurationOptions>>().Value;
-                var service = host.Services.GetRequiredService<CurationService>();
-                var batch = pr.GetValue(Batch) ?? options.BatchSize;
-                var progress = new Progress<CurationBatchResult>(b =>
-                    Console.Error.WriteLine($"batch: {b.Claimed} images, {b.Accepted} accepted, {b.Rejected} rejected, {b.Duplicates} duplicates"));
-                var total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, progress);
-                Console.WriteLine($"Curated {total.Claimed} images: {total.Accepted} accepted, {total.Rejected} rejected, {total.Duplicates} duplicates");
-                if (total.CrossPlaceGroups > 0)
-                {
-                    Console.WriteLine($"Duplicate groups spanning several places: {total.CrossPlaceGroups}");
-                }
-
-                foreach (var (reason, count) in total.RejectReasons.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal))
-                {
-                    Console.WriteLine($"  {reason,-22} {count,8}");
-                }
+                Console.WriteLine($"Duplicate groups spanning several places: {total.CrossPlaceGroups}");
             }
-            finally
+
+            foreach (var (reason, count) in total.RejectReasons.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                await database.StopAsync(ct);
+                Console.WriteLine($"  {reason,-22} {count,8}");
             }
 
             return 0;

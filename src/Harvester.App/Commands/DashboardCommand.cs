@@ -12,17 +12,9 @@ internal static class DashboardCommand
     {
         var command = new Command("dashboard", "Serve the operators' dashboard (pipeline counts, crawl jobs, stage leases, clustering runs, exports; /api/status, /metrics) until Ctrl+C. The worker serves it too.");
         command.Options.Add(Urls);
-        command.SetAction((pr, ct) => Cli.Guard(async () =>
+        command.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
-            if (pr.GetValue(Urls) is { } urls)
-            {
-                builder.Configuration["Dashboard:Urls"] = urls;
-            }
-
-            using var host = builder.Build();
-            await host.StartAsync(ct);
-            var server = host.Services.GetRequiredService<DashboardServer>();
+            var server = services.GetRequiredService<DashboardServer>();
             await server.StartAsync(ct);
             Console.WriteLine($"Dashboard: {string.Join(", ", server.Addresses)} (Ctrl+C stops it)");
             try
@@ -34,8 +26,13 @@ internal static class DashboardCommand
             }
 
             await server.StopAsync(CancellationToken.None);
-            await host.StopAsync(CancellationToken.None);
             return 0;
+        }, builder =>
+        {
+            if (pr.GetValue(Urls) is { } urls)
+            {
+                builder.Configuration["Dashboard:Urls"] = urls;
+            }
         }));
         return command;
     }

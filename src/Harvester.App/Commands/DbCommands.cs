@@ -13,16 +13,13 @@ internal static class DbCommands
         var db = new Command("db", "The database: migrate, status, and the embedded cluster's lifetime.");
 
         var migrate = new Command("migrate", "Apply pending migrations (the embedded mode also does this on every start).");
-        migrate.SetAction((pr, ct) => Cli.Guard(async () =>
+        migrate.SetAction((pr, ct) => Cli.InHost(pr, ct, services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
-            await host.StartAsync(ct);
+            var database = services.GetRequiredService<HarvesterDatabase>();
             Console.WriteLine(database.AppliedMigrations.Count == 0
                 ? "Schema is up to date."
                 : "Applied: " + string.Join(", ", database.AppliedMigrations));
-            await host.StopAsync(ct);
-            return 0;
+            return Task.FromResult(0);
         }));
 
         var status = new Command("status", "Where the database is, pgvector's version, migrations and row counts.");
@@ -34,10 +31,9 @@ internal static class DbCommands
         }));
 
         var start = new Command("start", "Start the embedded cluster and leave it running (for psql and other tools); prints how to connect.");
-        start.SetAction((pr, ct) => Cli.Guard(async () =>
+        start.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
+            var database = services.GetRequiredService<HarvesterDatabase>();
             await database.StartAsync(migrate: true, ct);
             if (database.Cluster is null)
             {
@@ -50,18 +46,17 @@ internal static class DbCommands
             Console.WriteLine("Stop it with: ./harvester db stop");
             await database.Cluster.DetachAsync(ct);
             return 0;
-        }));
+        }, start: false));
 
         var stop = new Command("stop", "Stop the embedded cluster if no other Harvester process is using it.");
-        stop.SetAction((pr, ct) => Cli.Guard(async () =>
+        stop.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            var database = host.Services.GetRequiredService<HarvesterDatabase>();
+            var database = services.GetRequiredService<HarvesterDatabase>();
             await database.StartAsync(migrate: false, ct);
             await database.StopAsync(ct);
             Console.WriteLine(database.Cluster is null ? "Configured server: nothing to stop." : "Stopped (unless another Harvester process still uses it).");
             return 0;
-        }));
+        }, start: false));
 
         db.Subcommands.Add(migrate);
         db.Subcommands.Add(status);

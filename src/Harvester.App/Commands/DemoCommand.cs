@@ -37,23 +37,10 @@ internal static class DemoCommand
         {
             queries, places, photos,
         };
-        demo.SetAction((pr, ct) => Cli.Guard(async () =>
+        demo.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["PostgreSQL:Database"] = DemoDatabase,
-                // The demo prints its own summary of each stage; logs below warnings would bury it.
-                ["Logging:LogLevel:Default"] = "Warning",
-                // Item failures are the demo site's injected faults; the crawl summary lists them with their reasons.
-                ["Logging:LogLevel:Harvester.Crawl.CrawlService"] = "Error",
-            });
-            builder.Services.AddHarvesterDemoSiteOptions();
-            using var host = builder.Build();
             var clock = Stopwatch.StartNew();
             Console.WriteLine("== Harvester demo: crawl → curate → embed → search → cluster → export ==");
-            await host.StartAsync(ct);
-            var services = host.Services;
             var database = services.GetRequiredService<HarvesterDatabase>();
             await ResetAsync(database, ct);
             Console.WriteLine(database.IsEmbedded
@@ -103,21 +90,10 @@ internal static class DemoCommand
             }
 
             // Embed the accepted images.
-            var embedder = services.GetRequiredService<EmbedService>();
-            var embedded = 0;
             var embedClock = Stopwatch.StartNew();
-            string model = services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
-            while (true)
-            {
-                var r = await embedder.RunOnceAsync(null, 64, ct);
-                if (r.Claimed == 0)
-                {
-                    break;
-                }
-
-                model = r.Model;
-                embedded += r.Embedded;
-            }
+            var embedding = await services.GetRequiredService<EmbedService>().RunUntilDoneAsync(null, 64, ct);
+            var embedded = embedding.Embedded;
+            var model = embedding.Model.Length > 0 ? embedding.Model : services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
 
             Console.WriteLine($"[embed] {embedded} vectors with {model} in {embedClock.Elapsed.TotalSeconds:F1} s");
 
@@ -181,8 +157,18 @@ internal static class DemoCommand
                 Console.WriteLine("       e.g. SELECT status, count(*) FROM images GROUP BY 1;");
             }
 
-            await host.StopAsync(ct);
             return 0;
+        }, builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["PostgreSQL:Database"] = DemoDatabase,
+                // The demo prints its own summary of each stage; logs below warnings would bury it.
+                ["Logging:LogLevel:Default"] = "Warning",
+                // Item failures are the demo site's injected faults; the crawl summary lists them with their reasons.
+                ["Logging:LogLevel:Harvester.Crawl.CrawlService"] = "Error",
+            });
+            builder.Services.AddHarvesterDemoSiteOptions();
         }));
         return demo;
     }

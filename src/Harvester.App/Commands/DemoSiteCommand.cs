@@ -18,17 +18,14 @@ internal static class DemoSiteCommand
         {
             port, seed, noFaults,
         };
-        command.SetAction((pr, ct) => Cli.Guard(async () =>
+        command.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption));
-            builder.Services.AddHarvesterDemoSiteOptions();
-            using var host = builder.Build();
-            var options = host.Services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
+            var options = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
             options.Port = pr.GetValue(port) ?? options.Port;
             options.Seed = pr.GetValue(seed) ?? options.Seed;
             options.Faults = options.Faults && !pr.GetValue(noFaults);
 
-            await using var site = await DemoSiteServer.StartAsync(options, host.Services.GetRequiredService<ILoggerFactory>(), ct);
+            await using var site = await DemoSiteServer.StartAsync(options, services.GetRequiredService<ILoggerFactory>(), ct);
             var truth = site.Truth;
             var photos = truth.Places.Sum(p => p.Photos.Count) + truth.ShopCategories.Sum(c => c.Products.Sum(p => p.Reviews.Sum(r => r.Photos.Count)));
             Console.WriteLine($"Demo site on {site.BaseUrl} (seed {options.Seed}, faults {(options.Faults ? "on" : "off")})");
@@ -47,7 +44,7 @@ internal static class DemoSiteCommand
             }
 
             return 0;
-        }));
+        }, builder => builder.Services.AddHarvesterDemoSiteOptions(), start: false));
         return command;
     }
 }

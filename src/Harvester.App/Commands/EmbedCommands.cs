@@ -31,26 +31,14 @@ internal static class EmbedCommands
             var size = pr.GetValue(batch) ?? options.ClaimBatch;
             var model = pr.GetValue(Model);
             var clock = Stopwatch.StartNew();
-            int embedded = 0, failed = 0;
-            TimeSpan decode = default, inference = default, write = default;
-            string name = model ?? options.Model;
-            while (true)
+            var so = new { Embedded = 0, Failed = 0 };
+            var total = await service.RunUntilDoneAsync(model, size, ct, r =>
             {
-                var r = await service.RunOnceAsync(model, size, ct);
-                if (r.Claimed == 0)
-                {
-                    break;
-                }
-
-                name = r.Model;
-                embedded += r.Embedded;
-                failed += r.Failed;
-                decode += r.ReadAndDecode;
-                inference += r.Inference;
-                write += r.Write;
-                Console.WriteLine($"[embed] {name}: +{r.Embedded} ({embedded} so far, {failed} failed)");
-            }
-
+                so = new { Embedded = so.Embedded + r.Embedded, Failed = so.Failed + r.Failed };
+                Console.WriteLine($"[embed] {r.Model}: +{r.Embedded} ({so.Embedded} so far, {so.Failed} failed)");
+            });
+            var (name, embedded, failed) = (total.Model.Length > 0 ? total.Model : model ?? options.Model, total.Embedded, total.Failed);
+            var (decode, inference, write) = (total.ReadAndDecode, total.Inference, total.Write);
             var seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"[embed] {name}: {embedded} images embedded, {failed} failed, {seconds:F1} s" +
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
@@ -80,7 +68,7 @@ internal static class EmbedCommands
             similar.Options.Add(o);
         }
 
-        similar.SetAction((pr, ct) => Cli.Guard(async () =>
+        similar.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
             var queries = new object?[] { pr.GetValue(imageId), pr.GetValue(file), pr.GetValue(url) }.Count(q => q is not null);
             if (queries != 1)
@@ -99,10 +87,8 @@ internal static class EmbedCommands
                 JobId = pr.GetValue(job),
                 AcceptedOnly = pr.GetValue(accepted),
             };
-            using var host = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption)).Build();
-            await host.StartAsync(ct);
-            var search = host.Services.GetRequiredService<SimilarSearch>();
-            var blobs = host.Services.GetRequiredService<BlobStore>();
+            var search = services.GetRequiredService<SimilarSearch>();
+            var blobs = services.GetRequiredService<BlobStore>();
             SearchResult result;
             byte[]? queryBytes = null;
             string queryLabel;
@@ -134,7 +120,7 @@ internal static class EmbedCommands
             {
                 if (pr.GetValue(imageId) is { } qid)
                 {
-                    queryBytes = await ReadBlobAsync(host.Services, blobs, qid, ct);
+                    queryBytes = await ReadBlobAsync(services, blobs, qid, ct);
                 }
 
                 var tiles = new List<(byte[] Image, string Caption)> { (queryBytes ?? [], "query: " + queryLabel) };
@@ -151,7 +137,6 @@ internal static class EmbedCommands
                 Console.WriteLine($"Contact sheet: {full}");
             }
 
-            await host.StopAsync(ct);
             return 0;
         }));
         return similar;

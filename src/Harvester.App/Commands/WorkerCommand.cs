@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Harvester.Data.Stages;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Harvester.App.Commands;
@@ -7,12 +9,20 @@ internal static class WorkerCommand
 {
     public static Command Create()
     {
-        var worker = new Command("worker", "Run the long-running worker: every stage claims its work from PostgreSQL in batches until stopped (Ctrl+C).");
+        var worker = new Command("worker", "Run the long-running worker: the stages Worker:Stages selects (all by default) claim their work from PostgreSQL in batches until stopped (Ctrl+C).");
         worker.SetAction((pr, ct) => Cli.Guard(async () =>
         {
             var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption), worker: true);
             using var host = builder.Build();
+            var health = host.Services.GetRequiredService<WorkerHealth>();
             await host.RunAsync(ct);
+            if (health.Failure is { } failure)
+            {
+                // A service manager restarts (or reports) a worker that stopped for a reason; exit 0 would read as done.
+                await Console.Error.WriteLineAsync("error: the worker stopped: " + failure);
+                return 1;
+            }
+
             return 0;
         }));
         return worker;

@@ -227,4 +227,10 @@ public sealed class WorkLease
     public required string ClaimedBy { get; set; }
     public DateTimeOffset LeaseUntil { get; set; }
     public int Attempts { get; set; }
+
+    /// <summary>Set when the stage gave up on the item (claimed more than its MaxAttempts); it is not claimed again.</summary>
+    public DateTimeOffset? GivenUpAt { get; set; }
+
+    /// <summary>Why the stage gave up.</summary>
+    public string? LastError { get; set; }
 }
