@@ -118,6 +118,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("model_id");
 
+                    b.Property<string>("Owner")
+                        .HasColumnType("text")
+                        .HasColumnName("owner");
+
                     b.Property<JsonDocument>("Parameters")
                         .HasColumnType("jsonb")
                         .HasColumnName("parameters");

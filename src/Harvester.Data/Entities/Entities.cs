@@ -198,6 +198,9 @@ public sealed class ClusteringRun
     public string? Error { get; set; }
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>The process running it (host:pid:start); a running run whose owner died is swept to failed.</summary>
+    public string? Owner { get; set; }
 }
 
 public sealed class ClusterCentroid
