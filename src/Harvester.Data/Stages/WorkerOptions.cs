@@ -58,7 +58,7 @@ public static class WorkerServiceCollectionExtensions
             foreach (var stage in services.GetServices<IStage>().Where(s => selected.Count == 0 || selected.Contains(s.Name)))
             {
                 _workers.Add(new StageWorker(
-                    stage, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
+                    stage, services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
                     services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<ILogger<StageWorker>>()));
             }
 
