@@ -97,6 +97,29 @@ public sealed class FaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cluster_killed_mid_run_leaves_no_run_running_and_a_rerun_completes()
+    {
+        const int n = 20_000, dim = 64;
+        await SeedVectorsAsync(n, dim);
+        var env = new Dictionary<string, string> { ["Harvester__Clustering__WriteGalleries"] = "false", ["Harvester__Clustering__KMax"] = "40" };
+
+        await using (var first = HarvesterProcess.Start(_home, env, "cluster", "--k", "auto"))
+        {
+            await WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM clustering_runs WHERE status = 'running'") == 1, Long, first);
+            first.Kill();
+            await first.WaitAsync(Long);
+        }
+
+        await using var again = await HarvesterProcess.RunAsync(_home, env, Long, "cluster", "--k", "8");
+
+        Assert.True(again.ExitCode == 0, again.StandardError);
+        Assert.Equal(0, await CountAsync("SELECT count(*) FROM clustering_runs WHERE status = 'running'"));
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM clustering_runs WHERE status = 'failed' AND error LIKE '%stopped before it finished%'"));
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM clustering_runs WHERE status = 'completed'"));
+        Assert.Equal(n, await CountAsync("SELECT count(*) FROM cluster_assignments a JOIN clustering_runs r ON r.id = a.run_id WHERE r.status = 'completed'"));
+    }
+
+    [Fact]
     public async Task Two_workers_ride_out_a_postgresql_restart_and_finish_with_consistent_data()
     {
         const int n = 60;
@@ -153,6 +176,43 @@ public sealed class FaultTests : IAsyncLifetime
         }
 
         await ctx.SaveChangesAsync();
+    }
+
+    /// <summary>Accepted images with random unit vectors of a registered model (what a long clustering run works on).</summary>
+    private async Task SeedVectorsAsync(int n, int dim)
+    {
+        await using var conn = await _db.DataSource.OpenConnectionAsync();
+        await using (var model = new NpgsqlCommand(
+            $"INSERT INTO embedding_models (name, version, manifest_sha256, dimension, vector_type) VALUES ('synthetic', '1', '', {dim}, 'vector')", conn))
+        {
+            await model.ExecuteNonQueryAsync();
+        }
+
+        await using (var images = new NpgsqlCommand($"""
+            INSERT INTO images (sha256, byte_size, source_url, status)
+            SELECT lpad(to_hex(g), 64, '0'), 1000, 'http://photos.test/' || g, 'accepted' FROM generate_series(1, {n}) g
+            """, conn))
+        {
+            await images.ExecuteNonQueryAsync();
+        }
+
+        var random = new Random(5);
+        await using var copy = await conn.BeginBinaryImportAsync("COPY embeddings (image_id, model_id, embedding) FROM STDIN (FORMAT BINARY)");
+        for (var i = 1; i <= n; i++)
+        {
+            var v = new float[dim];
+            for (var d = 0; d < dim; d++)
+            {
+                v[d] = (float)(random.NextDouble() - 0.5);
+            }
+
+            await copy.StartRowAsync();
+            await copy.WriteAsync((long)i, NpgsqlTypes.NpgsqlDbType.Bigint);
+            await copy.WriteAsync(1, NpgsqlTypes.NpgsqlDbType.Integer);
+            await copy.WriteAsync(new Pgvector.Vector(v));
+        }
+
+        await copy.CompleteAsync();
     }
 
     private async Task<long> CountAsync(string sql)
