@@ -89,6 +89,39 @@ namespace Harvester.Migrations.Migrations
                     b.ToTable("cluster_centroids", (string)null);
                 });
 
+            modelBuilder.Entity("Harvester.Data.Entities.ClusterRating", b =>
+                {
+                    b.Property<long>("RunId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("run_id");
+
+                    b.Property<int>("ClusterIndex")
+                        .HasColumnType("integer")
+                        .HasColumnName("cluster_index");
+
+                    b.Property<string>("Rater")
+                        .HasColumnType("text")
+                        .HasColumnName("rater");
+
+                    b.Property<DateTimeOffset>("RatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rated_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<int>("Rating")
+                        .HasColumnType("integer")
+                        .HasColumnName("rating");
+
+                    b.HasKey("RunId", "ClusterIndex", "Rater")
+                        .HasName("pk_cluster_ratings");
+
+                    b.ToTable("cluster_ratings", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_cluster_ratings_rating", "rating BETWEEN 1 AND 5");
+                        });
+                });
+
             modelBuilder.Entity("Harvester.Data.Entities.ClusteringRun", b =>
                 {
                     b.Property<long>("Id")
@@ -1019,6 +1052,16 @@ namespace Harvester.Migrations.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_cluster_centroids_clustering_runs_run_id");
+                });
+
+            modelBuilder.Entity("Harvester.Data.Entities.ClusterRating", b =>
+                {
+                    b.HasOne("Harvester.Data.Entities.ClusteringRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_cluster_ratings_clustering_runs_run_id");
                 });
 
             modelBuilder.Entity("Harvester.Data.Entities.ClusteringRun", b =>

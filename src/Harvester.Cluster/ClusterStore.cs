@@ -362,6 +362,40 @@ public sealed class ClusterStore(HarvesterDatabase database)
         return groups.Count;
     }
 
+    /// <summary>
+    /// Records a person's 1–5 rating of a cluster's coherence (a second rating by the same rater replaces the first).
+    /// Returns false when the run or the cluster does not exist; nothing is stored then.
+    /// </summary>
+    public async Task<bool> RateAsync(long runId, int cluster, string rater, int rating, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rating, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rating, 5);
+        await using var cmd = Command("""
+            INSERT INTO cluster_ratings (run_id, cluster_index, rater, rating, rated_at)
+            SELECT $1, $2, $3, $4, now() WHERE EXISTS (SELECT 1 FROM cluster_centroids c WHERE c.run_id = $1 AND c.cluster_index = $2)
+            ON CONFLICT (run_id, cluster_index, rater) DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at
+            """, [runId, cluster, rater, rating]);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Mean rating and number of raters of every cluster of a run (clusters nobody rated included, with 0 ratings).</summary>
+    public async Task<List<(int Cluster, int Size, double? Mean, int Ratings)>> RatingsAsync(long runId, CancellationToken ct)
+    {
+        await using var cmd = Command("""
+            SELECT c.cluster_index, c.size, avg(r.rating)::float8, count(r.rating)::int
+            FROM cluster_centroids c LEFT JOIN cluster_ratings r ON r.run_id = c.run_id AND r.cluster_index = c.cluster_index
+            WHERE c.run_id = $1 GROUP BY c.cluster_index, c.size ORDER BY c.cluster_index
+            """, [runId]);
+        var rows = new List<(int, int, double?, int)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add((r.GetInt32(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetDouble(2), r.GetInt32(3)));
+        }
+
+        return rows;
+    }
+
     private NpgsqlCommand Command(string sql, IEnumerable<object> args)
     {
         var cmd = Db.CreateCommand(sql);

@@ -66,6 +66,28 @@ internal static class ClusterCommands
             return 0;
         }));
 
+        var ratings = new Command("ratings", "People's 1–5 coherence ratings of a run's clusters (given on the dashboard at /runs/<id>/rate): mean and count per cluster and for the run.");
+        ratings.Options.Add(Run);
+        ratings.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
+        {
+            var store = services.GetRequiredService<ClusterStore>();
+            var run = await store.RunAsync(pr.GetValue(Run), ct);
+            var rows = await store.RatingsAsync(run.Id, ct);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Create(inv, $"Run {run.Id} ({run.Model}, k = {run.K}): ratings of cluster coherence, 1–5"));
+            Console.WriteLine("  cluster   size    mean  ratings");
+            foreach (var (cluster, size, mean, count) in rows)
+            {
+                Console.WriteLine(string.Create(inv, $"  {cluster,7} {size,6} {(mean is { } m ? m.ToString("F2", inv) : "-"),7} {count,8}"));
+            }
+
+            var rated = rows.Where(r => r.Mean is not null).ToList();
+            Console.WriteLine(rated.Count == 0
+                ? "  nobody has rated this run yet: open /runs/" + run.Id.ToString(inv) + "/rate on the dashboard"
+                : string.Create(inv, $"  run mean {rated.Average(r => r.Mean!.Value):F2} over {rated.Count} of {rows.Count} clusters, {rated.Sum(r => r.Ratings)} ratings"));
+            return 0;
+        }));
+
         var gallery = new Command("gallery", "(Re)write a run's contact sheets, index.html, PCA map and projector files.");
         gallery.Options.Add(Run);
         gallery.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
@@ -77,6 +99,7 @@ internal static class ClusterCommands
 
         cluster.Subcommands.Add(groups);
         cluster.Subcommands.Add(gallery);
+        cluster.Subcommands.Add(ratings);
 
         var evaluate = new Command("evaluate", "Print a clustering run's metrics (inertia, silhouette, Davies-Bouldin, k sweep, drift) and, with --labels, ARI, NMI and purity.");
         evaluate.Options.Add(Run);

@@ -128,8 +128,13 @@ internal static class DemoCommand
                 ExportCommand.Print(export);
             }
 
+            // What a person looks at to judge all of the above: one page with pictures.
+            var report = await ReportCommand.WriteAsync(services, Path.Combine(outDir, "report"), null, ct);
+            Console.WriteLine($"[report] {report.Images} images: rejects with examples, duplicate groups, near-misses, clusters, the export ({report.Elapsed.TotalSeconds:F1} s)");
+
             Console.WriteLine();
             Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
+            Console.WriteLine($"  curation report (open in a browser): {report.Path}");
             Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<BlobStore>().Root}");
             if (sheetPath is not null)
             {

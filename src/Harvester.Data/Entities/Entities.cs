@@ -203,6 +203,16 @@ public sealed class ClusteringRun
     public string? Owner { get; set; }
 }
 
+/// <summary>A person's 1–5 rating of how coherent one cluster of a run looks (one row per run, cluster and rater).</summary>
+public sealed class ClusterRating
+{
+    public long RunId { get; set; }
+    public int ClusterIndex { get; set; }
+    public required string Rater { get; set; }
+    public int Rating { get; set; }
+    public DateTimeOffset RatedAt { get; set; }
+}
+
 public sealed class ClusterCentroid
 {
     public long RunId { get; set; }
