@@ -44,7 +44,7 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
             o.Profiles["product-review"] = new CurationProfile { MinSubjectCoverage = 0.3, MinSubjects = 1, MaxSubjects = 1 };
             configure?.Invoke(o);
         });
-        return new CurationService(_db, new CurateStore(_db), _blobs, CurateKit.Analyzer, Options.Create(o), NullLogger<CurationService>.Instance);
+        return new CurationService(_db, new CurateStore(_db), _blobs, new DuplicateGroups(_blobs), CurateKit.Analyzer, Options.Create(o), NullLogger<CurationService>.Instance);
     }
 
     [Fact]
@@ -216,17 +216,6 @@ public sealed class CurationServiceTests(PostgresFixture fixture) : IAsyncLifeti
         await ExecAsync("UPDATE work_leases SET lease_until = now() - interval '1 second'");
         Assert.Equal(2, (await Service().RunUntilDoneAsync(10, null, CancellationToken.None)).Claimed);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM images WHERE status = 'fetched'"));
-    }
-
-    [Fact]
-    public void Keep_rule_prefers_accepted_then_resolution_then_quality_then_the_earliest_id()
-    {
-        var baseline = new Candidate(10, true, 1000, 0.5);
-        Assert.True(KeepRule.Prefer(baseline, baseline with { Id = 11, Accepted = false, Pixels = 5000 }));
-        Assert.True(KeepRule.Prefer(baseline with { Id = 11, Pixels = 2000 }, baseline));
-        Assert.True(KeepRule.Prefer(baseline with { Id = 11, Quality = 0.6 }, baseline));
-        Assert.True(KeepRule.Prefer(baseline, baseline with { Id = 11 }));
-        Assert.False(KeepRule.Prefer(baseline with { Id = 11 }, baseline));
     }
 
     private static Mat TwoSubjects(int seed = 1)
