@@ -35,7 +35,8 @@ public static class ColourLayout
 
         using var lab = new Mat();
         Cv2.CvtColor(bgr8, lab, ColorConversionCodes.BGR2Lab);
-        return lab.AsSpan<byte>()[..Length].ToArray();
+        using var channels = lab.Reshape(1);
+        return channels.AsSpan<byte>()[..Length].ToArray();
     }
 
     /// <summary>

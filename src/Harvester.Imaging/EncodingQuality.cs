@@ -294,12 +294,14 @@ public readonly record struct EncodingQuality(bool Lossless, double Quality, boo
     /// <summary>Encodes one fixed textured picture at qualities 1..100 with libwebp (through OpenCV) and reads back each quantiser index.</summary>
     private static double[] CalibrateWebP()
     {
-        using var test = new Mat(128, 128, MatType.CV_8UC3);
         var rng = new Random(7);
         var px = new byte[128 * 128 * 3];
         rng.NextBytes(px);
-        test.SetArray(px);
-        Cv2.GaussianBlur(test, test, new Size(0, 0), 2.0);
+        using var flat = new Mat(128, 128 * 3, MatType.CV_8UC1);
+        flat.SetArray(px);
+        using var noise = flat.Reshape(3);
+        using var test = new Mat();
+        Cv2.GaussianBlur(noise, test, new Size(0, 0), 2.0);
         var table = new double[101];
         for (var q = 1; q <= 100; q++)
         {
