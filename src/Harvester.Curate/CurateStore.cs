@@ -218,9 +218,10 @@ public sealed class CurateStore(HarvesterDatabase database)
     public async Task<List<(long Group, long Kept)>> HashGroupsAsync(long afterId, int limit, CancellationToken ct)
     {
         await using var cmd = database.DataSource.CreateCommand(
-            "SELECT id, kept_image_id FROM duplicate_groups WHERE kind IN ('perceptualhash', 'exactpixels') AND id > $1 ORDER BY id LIMIT $2");
+            "SELECT id, kept_image_id FROM duplicate_groups WHERE kind = ANY($3) AND id > $1 ORDER BY id LIMIT $2");
         cmd.Parameters.Add(new NpgsqlParameter { Value = afterId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { DuplicateKind.PerceptualHash, DuplicateKind.ExactPixels } });
         var list = new List<(long, long)>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
