@@ -27,7 +27,8 @@ if (mode is "dedupe" or "all")
 
 if (mode is "throughput" or "all")
 {
-    Throughput(Arg("--images", 300), Arg("--runs", 3), modelsRoot);
+    var sizes = args.SkipWhile(a => a != "--text-sizes").Skip(1).Select(a => a.Split(',').Select(int.Parse).ToArray()).DefaultIfEmpty([640, 480, 384, 320]).First();
+    Throughput.Run(outDir, RepoRoot(), modelsRoot, Arg("--images", 300), Arg("--runs", 3), [.. sizes.Append(640).Distinct()], args.SkipWhile(a => a != "--profile").Skip(1).DefaultIfEmpty("place-interior").First());
 }
 
 if (mode is "lookup" or "all")
@@ -48,95 +49,7 @@ static string RepoRoot()
     return d?.FullName ?? throw new InvalidOperationException("Run from inside the Harvester checkout.");
 }
 
-static ulong Hash(ImageDecoder decoder, byte[] bytes)
-{
-    using var d = decoder.Decode(bytes);
-    return PerceptualHash.PHash(d.Pixels);
-}
 
-static void Throughput(int count, int runs, string modelsRoot)
-{
-    var dir = Path.Combine(Path.GetTempPath(), "harvester-bench-curation");
-    Directory.CreateDirectory(dir);
-    foreach (var f in Directory.GetFiles(dir))
-    {
-        File.Delete(f);
-    }
-
-    var photos = PhotoCorpus.Distinct(count);
-    // 640x480 JPEGs (quality 90), the size review photos arrive at and benchmark-notes' sharp-phash figure.
-    for (var i = 0; i < photos.Count; i++)
-    {
-        using var src = Cv2.ImDecode(PhotoCorpus.RenderJpeg(photos[i], 1024), ImreadModes.Color);
-        using var sized = new Mat();
-        Cv2.Resize(src, sized, new Size(640, 480), 0, 0, InterpolationFlags.Area);
-        File.WriteAllBytes(Path.Combine(dir, $"{i:D4}.jpg"), sized.ImEncode(".jpg", new ImageEncodingParam(ImwriteFlags.JpegQuality, 90)));
-    }
-
-    var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToArray();
-    var cores = Environment.ProcessorCount;
-    var decoder = new ImageDecoder(new CurationOptions().MaxFileBytes, new CurationOptions().MaxPixels, new CurationOptions().AnalysisSize);
-    using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
-    using var full = new ImageAnalyzer(new CurationOptions(), modelsRoot);
-    using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);
-
-    double Run(Action<byte[]> work)
-    {
-        var sw = Stopwatch.StartNew();
-        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores }, f => work(File.ReadAllBytes(f)));
-        return files.Length / sw.Elapsed.TotalSeconds;
-    }
-
-    var peerDir = Path.Combine(RepoRoot(), "bench", "peers", "curation");
-    double Peer()
-    {
-        var psi = new ProcessStartInfo("node", ["phash.mjs", dir, cores.ToString(CultureInfo.InvariantCulture)])
-        {
-            WorkingDirectory = peerDir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException("sharp-phash peer failed: " + err);
-        }
-
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        return json.RootElement.GetProperty("imagesPerSecond").GetDouble();
-    }
-
-    var results = new Dictionary<string, List<double>>();
-    void Add(string name, double v) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(v);
-    Run(b => Hash(decoder, b));
-    for (var r = 0; r < runs; r++)
-    {
-        Add("sharp-phash (node, libvips), decode + pHash", Peer());
-        Add("Harvester decode + pHash", Run(b => Hash(decoder, b)));
-        Add("Harvester decode + pHash + dHash + pixel hash + heuristics (no ONNX)", Run(b => plain.Analyze(b)));
-        Add("Harvester ... + BlazeFace", Run(b => facesOnly.Analyze(b)));
-        Add("Harvester ... + BlazeFace + PP-OCRv4 det (full curation)", Run(b => full.Analyze(b)));
-    }
-
-    Console.WriteLine($"\n## Throughput: {files.Length} JPEGs 640x480, {cores} cores, median of {runs} alternating runs\n");
-    Console.WriteLine("| pipeline | images/s (median) | runs | vs sharp-phash |");
-    Console.WriteLine("|---|---|---|---|");
-    var peer = Median(results["sharp-phash (node, libvips), decode + pHash"]);
-    foreach (var (name, values) in results)
-    {
-        var med = Median(values);
-        Console.WriteLine($"| {name} | {med:F1} | {string.Join(", ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} | {med / peer:F2}x |");
-    }
-}
-
-static double Median(List<double> v)
-{
-    var s = v.Order().ToList();
-    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
-}
 
 static async Task LookupAsync(int rows, int queries, bool hnsw)
 {
