@@ -28,9 +28,16 @@ apt_update_once() {
 # (scripts/corpus.lock lists the files and their hashes; the corpus reads nothing else).
 packages=(chromium postgresql-15 postgresql-server-dev-15 build-essential ca-certificates
           fonts-dejavu-core fonts-noto-cjk libfontconfig1)
-while read -r pkg _; do
+# Photo packages whose files the lock lists under $corpus_root/<package>/ are extracted there instead of installed.
+corpus_root="/opt/harvester-corpus"
+extract=()
+while read -r pkg path _; do
   case "$pkg" in ''|'#'*|fingerprint) continue ;; esac
-  [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+  if [[ "$path" == "$corpus_root/$pkg/"* ]]; then
+    [[ " ${extract[*]} " == *" $pkg "* ]] || extract+=("$pkg")
+  else
+    [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+  fi
 done < "$here/scripts/corpus.lock"
 missing=()
 for p in "${packages[@]}"; do
@@ -41,6 +48,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Extracted photo packages: apt-get download + dpkg-deb -x into $corpus_root/<package> (a marker says it is whole).
+for p in "${extract[@]}"; do
+  [ -f "$corpus_root/$p/.harvester-extracted" ] && continue
+  apt_update_once
+  log "extracting $p into $corpus_root/$p"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$p" >/dev/null)
+  $SUDO rm -rf "$corpus_root/$p.tmp" && $SUDO mkdir -p "$corpus_root/$p.tmp"
+  $SUDO dpkg-deb -x "$tmp"/*.deb "$corpus_root/$p.tmp"
+  $SUDO touch "$corpus_root/$p.tmp/.harvester-extracted"
+  $SUDO rm -rf "$corpus_root/$p" && $SUDO mv "$corpus_root/$p.tmp" "$corpus_root/$p"
+  rm -rf "$tmp"
+done
 
 # pgvector: Debian 12 ships no binary, so build Debian trixie's source package against the local server headers.
 pg_bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"

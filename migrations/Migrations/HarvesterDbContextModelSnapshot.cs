@@ -294,6 +294,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
 
+                    b.Property<string>("KeepReason")
+                        .HasColumnType("text")
+                        .HasColumnName("keep_reason");
+
                     b.Property<long>("KeptImageId")
                         .HasColumnType("bigint")
                         .HasColumnName("kept_image_id");
@@ -501,6 +505,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("byte_size");
 
+                    b.Property<byte[]>("ColourLayout")
+                        .HasColumnType("bytea")
+                        .HasColumnName("colour_layout");
+
                     b.Property<string>("ContentType")
                         .HasColumnType("text")
                         .HasColumnName("content_type");
@@ -527,9 +535,21 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("duplicate_of_id");
 
+                    b.Property<bool?>("EncodeExact")
+                        .HasColumnType("boolean")
+                        .HasColumnName("encode_exact");
+
+                    b.Property<float?>("EncodeQuality")
+                        .HasColumnType("real")
+                        .HasColumnName("encode_quality");
+
                     b.Property<string>("Format")
                         .HasColumnType("text")
                         .HasColumnName("format");
+
+                    b.Property<short?>("HashVersion")
+                        .HasColumnType("smallint")
+                        .HasColumnName("hash_version");
 
                     b.Property<int?>("Height")
                         .HasColumnType("integer")
