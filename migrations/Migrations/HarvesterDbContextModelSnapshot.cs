@@ -337,6 +337,18 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("text")
                         .HasColumnName("name");
 
+                    b.Property<double?>("NearCopyCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_copy_cosine");
+
+                    b.Property<double?>("NearDuplicateCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_duplicate_cosine");
+
+                    b.Property<double?>("SimilarityGroupCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("similarity_group_cosine");
+
                     b.Property<string>("VectorType")
                         .IsRequired()
                         .HasMaxLength(16)

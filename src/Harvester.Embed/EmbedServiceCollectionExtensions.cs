@@ -17,6 +17,7 @@ public static class EmbedServiceCollectionExtensions
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
         services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<EmbedStore>();
         services.AddSingleton<EmbedService>();
         services.AddSingleton<SimilarSearch>();
         services.AddSingleton<IStage>(sp => sp.GetRequiredService<EmbedService>());

@@ -28,8 +28,8 @@ internal static partial class Log
     [LoggerMessage(3008, LogLevel.Information, "Embedded {Count} images with {Model} ({Failed} failed) in {Elapsed}")]
     public static partial void BatchEmbedded(ILogger logger, int count, string model, int failed, TimeSpan elapsed);
 
-    [LoggerMessage(3009, LogLevel.Information, "Filtered search returned {Got} of {K} rows from the index; re-running it exactly")]
-    public static partial void ExactFallback(ILogger logger, int got, int k);
+    [LoggerMessage(3009, LogLevel.Information, "Filtered search found fewer than {K} rows through the index; re-ran it exactly")]
+    public static partial void ExactFallback(ILogger logger, int k);
 
     [LoggerMessage(3010, LogLevel.Warning, "Image {ImageId} failed to embed with {Model} {Attempts} times; giving up on it")]
     public static partial void GivingUp(ILogger logger, long imageId, string model, int attempts);

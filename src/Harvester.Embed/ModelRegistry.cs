@@ -20,7 +20,8 @@ public sealed class ModelRegistry(ModelStore store, IOptions<InferenceOptions> o
 
         var o = options.Value;
         var (registered, created) = await store.RegisterAsync(
-            new ModelRegistration(m.Name, m.Version, model.ManifestSha256, m.Dimension, o.VectorType, o.HnswM, o.HnswEfConstruction), ct);
+            new ModelRegistration(m.Name, m.Version, model.ManifestSha256, m.Dimension, o.VectorType, o.HnswM, o.HnswEfConstruction,
+                m.Thresholds is { } t ? new CosineThresholds(t.NearCopyCosine, t.SimilarityGroupCosine, t.NearDuplicateCosine) : null), ct);
         if (created)
         {
             Log.ModelRegistered(logger, registered.Name, registered.Version, registered.Id, registered.VectorType, registered.Dimension, registered.IndexName);

@@ -21,7 +21,7 @@ public static class ResNet18Model
     public const string PackageId = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
     public const string PackageVersion = "0.23.1";
 
-    /// <summary>Where the build puts the package's files, relative to the executable (see Harvester.Embed.csproj).</summary>
+    /// <summary>Where a publish puts the package's files, relative to the executable (see Harvester.Embed.csproj).</summary>
     public const string PackagedDirectory = "PackagedModels/ResNet18";
 
     public const string NetworkFile = "ResNet18.onnx";
@@ -65,8 +65,23 @@ public static class ResNet18Model
         Description = $"ImageNet ResNet18 (NuGet {PackageId} {PackageVersion}, MIT): ML.NET's DnnImageFeaturizer vectors (512-d average pool), L2-normalised.",
     };
 
-    /// <summary>The directory the build copied the package's files to.</summary>
-    public static string PackagedPath(string file) => Path.Combine(AppContext.BaseDirectory, PackagedDirectory, file);
+    /// <summary>
+    /// A file of the package: next to the executable when it was published, else where NuGet restore put it for the
+    /// build (recorded in the assembly; the package's own layout keeps each graph in a folder of its own).
+    /// </summary>
+    public static string PackagedPath(string file)
+    {
+        var published = Path.Combine(AppContext.BaseDirectory, PackagedDirectory, file);
+        if (File.Exists(published))
+        {
+            return published;
+        }
+
+        var restored = typeof(ResNet18Model).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "ResNet18PackageFiles")?.Value;
+        return restored is null ? published : Path.Combine(restored, file == NetworkFile ? "ResNet18Onnx" : "ResNetPrepOnnx", file);
+    }
 
     /// <summary>
     /// Splices the preprocessing graph in front of the network into one model with a symbolic batch. Only shapes,

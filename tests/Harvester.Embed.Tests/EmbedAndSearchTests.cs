@@ -159,7 +159,7 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
 
         var query = vectors[ids[17]];
         var search = host.Get<SimilarSearch>();
-        var (sql, ps) = SimilarSearch.BuildQuery(model, new SearchFilter(), null, 10);
+        var (sql, ps) = EmbedStore.BuildQuery(model, new SearchFilter(), null, 10);
         await using (var explain = _db.DataSource.CreateCommand("EXPLAIN " + sql))
         {
             explain.Parameters.AddWithValue(new Vector(query));

@@ -173,6 +173,10 @@ public sealed class EmbeddingModel
     public int Dimension { get; set; }
     /// <summary>"vector" or "halfvec".</summary>
     public string VectorType { get; set; } = "vector";
+    /// <summary>The model's manifest thresholds (cosine similarity); null where the manifest sets none.</summary>
+    public double? NearCopyCosine { get; set; }
+    public double? SimilarityGroupCosine { get; set; }
+    public double? NearDuplicateCosine { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
