@@ -133,7 +133,7 @@ static List<byte[]> MakeJpegs(int count)
 static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<string, string?> overrides)
 {
     var jpegs = MakeJpegs(n);
-    Console.WriteLine($"\n== Embed stage: {n} JPEGs (longest side 1024, mean {jpegs.Average(j => j.Length) / 1024:F0} KB), model {DefaultModel.Name} ({DefaultModel.Dimension}-d) ==");
+    Console.WriteLine($"\n== Embed stage: {n} JPEGs (longest side 1024, mean {jpegs.Average(j => j.Length) / 1024:F0} KB), model {GistModel.Name} ({GistModel.Dimension}-d) ==");
     await using var db = await fixture.CreateDatabaseAsync("bench_stage");
     var root = Path.Combine(fixture.StateRoot, "stage");
     await using var sp = Services(db, root, overrides);
@@ -154,8 +154,8 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     var service = sp.GetRequiredService<EmbedService>();
     var embedder = await sp.GetRequiredService<ModelHost>().GetAsync(null, CancellationToken.None);
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
-    var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder.Model, CancellationToken.None);
-    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, ModelBatch {options.ModelBatch}, ClaimBatch {options.ClaimBatch}");
+    var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder, CancellationToken.None);
+    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, ModelBatch {embedder.Batch}, ClaimBatch {options.ClaimBatch}");
 
     // Warm-up: full passes over every image until the JIT is quiet. Tiered compilation keeps promoting methods
     // (EF Core, Npgsql, the stage's own code) for a while after their first calls, and on 2 cores that background
@@ -229,9 +229,9 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
 
         sw.Restart();
         var vectors = new List<float[]>(n);
-        for (var s = 0; s < n; s += options.ModelBatch)
+        for (var s = 0; s < n; s += embedder.Batch)
         {
-            var c = Math.Min(options.ModelBatch, n - s);
+            var c = Math.Min(embedder.Batch, n - s);
             vectors.AddRange(embedder.Run(tensors.AsMemory(s * per, c * per), c));
         }
 
@@ -260,7 +260,7 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     Console.WriteLine($"JIT during the {reps} measured rounds: {jitMethods} methods compiled, {jitTime.TotalMilliseconds:F0} ms");
     Console.WriteLine($"{"part (alone, median of " + reps + ")",-44} {"images/s",10} {"ms/image",9}");
     Console.WriteLine($"{"read blob + decode + preprocess (" + options.EffectiveDecodeParallelism + " threads)",-44} {d,10:F1} {1000 / d,9:F2}");
-    Console.WriteLine($"{"InferenceSession.Run, batch " + options.ModelBatch + " (pre-made tensors)",-44} {f,10:F1} {1000 / f,9:F2}");
+    Console.WriteLine($"{"InferenceSession.Run, batch " + embedder.Batch + " (pre-made tensors)",-44} {f,10:F1} {1000 / f,9:F2}");
     Console.WriteLine($"{"vector insert + lease completion (HNSW kept)",-44} {w,10:F1} {1000 / w,9:F2}");
     Console.WriteLine($"{"implied by the parts in sequence",-44} {implied,10:F1} {1000 / implied,9:F2}");
     Console.WriteLine($"{"embed stage end to end (median of " + reps + ")",-44} {stage,10:F1} {1000 / stage,9:F2}");
@@ -276,7 +276,7 @@ static async Task Exec(HarvesterDatabase db, string sql)
 
 static async Task KnnBenchmark(PostgresFixture fixture, int n, int q, string repoRoot)
 {
-    const int dim = DefaultModel.Dimension, k = 10, centres = 1000;
+    const int dim = GistModel.Dimension, k = 10, centres = 1000;
     Console.WriteLine($"\n== k-NN: {n} vectors x {dim}, {q} queries, k = {k} ==");
     var rng = new Random(42);
     float[] Gaussian()
@@ -341,8 +341,7 @@ static async Task KnnBenchmark(PostgresFixture fixture, int n, int q, string rep
     await using var db = await fixture.CreateDatabaseAsync("bench_knn");
     await using var sp = Services(db, Path.Combine(fixture.StateRoot, "knn"));
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
-    var resolved = await sp.GetRequiredService<ModelCatalog>().ResolveAsync(DefaultModel.Name, CancellationToken.None);
-    var model = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(resolved, CancellationToken.None);
+    var model = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(await sp.GetRequiredService<ModelHost>().GetAsync(GistModel.Name, CancellationToken.None), CancellationToken.None);
 
     await Exec(db, $"DROP INDEX {model.IndexName}; INSERT INTO images (sha256, source_url, status, byte_size) SELECT md5(g::text) || md5(g::text), 'http://bench/' || g, 'accepted', 0 FROM generate_series(1, {n}) g");
     var ids = new long[n];

@@ -63,7 +63,7 @@ public sealed class EmbedService(
     {
         var o = options.Value;
         var embedder = await models.GetAsync(model, ct);
-        var registered = await registry.EnsureAsync(embedder.Model, ct);
+        var registered = await registry.EnsureAsync(embedder, ct);
         var stage = StageName(registered.Name);
         var total = Stopwatch.StartNew();
         var claim = await StageLeases.ClaimAsync(store.DataSource, stage, EmbedStore.Candidates, batchSize, o.Lease, o.MaxAttempts, ct, registered.Id);

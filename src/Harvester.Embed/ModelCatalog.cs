@@ -36,7 +36,7 @@ public sealed class ModelCatalog(
     {
         var names = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
-            [DefaultModel.Name] = "generated",
+            [GistModel.Name] = "generated",
             [ResNet18Model.Name] = $"NuGet {ResNet18Model.PackageId} {ResNet18Model.PackageVersion}",
         };
         foreach (var (name, _) in options.Value.Manifests)
@@ -49,7 +49,7 @@ public sealed class ModelCatalog(
             foreach (var dir in Directory.EnumerateDirectories(ModelsRoot))
             {
                 var name = Path.GetFileName(dir);
-                if (File.Exists(Path.Combine(dir, ManifestFileName)) && name is not (DefaultModel.Name or ResNet18Model.Name))
+                if (File.Exists(Path.Combine(dir, ManifestFileName)) && name is not (GistModel.Name or ResNet18Model.Name))
                 {
                     names[name] = Path.Combine(dir, ManifestFileName);
                 }
@@ -61,9 +61,9 @@ public sealed class ModelCatalog(
 
     public ModelManifest GetManifest(string name)
     {
-        if (name == DefaultModel.Name)
+        if (name == GistModel.Name)
         {
-            return DefaultModel.Manifest;
+            return GistModel.Manifest;
         }
 
         if (name == ResNet18Model.Name)
@@ -99,7 +99,7 @@ public sealed class ModelCatalog(
     {
         var manifest = GetManifest(name);
         var dir = DirectoryFor(name);
-        if (name == DefaultModel.Name)
+        if (name == GistModel.Name)
         {
             var generated = Path.Combine(dir, manifest.File);
             await EnsureDefaultModelAsync(dir, generated, ct);
@@ -143,7 +143,7 @@ public sealed class ModelCatalog(
     /// <summary>Writes the generated model and its manifest when missing or different (the bytes are deterministic).</summary>
     private async Task EnsureDefaultModelAsync(string dir, string path, CancellationToken ct)
     {
-        var bytes = DefaultModel.Build();
+        var bytes = GistModel.Build();
         if (File.Exists(path) && (await File.ReadAllBytesAsync(path, ct)).AsSpan().SequenceEqual(bytes))
         {
             return;
@@ -151,8 +151,8 @@ public sealed class ModelCatalog(
 
         Directory.CreateDirectory(dir);
         await WriteAtomicallyAsync(path, bytes, ct);
-        await WriteAtomicallyAsync(Path.Combine(dir, ManifestFileName), System.Text.Encoding.UTF8.GetBytes(DefaultModel.Manifest.ToJson()), ct);
-        Log.DefaultModelWritten(logger, DefaultModel.Name, path, bytes.Length);
+        await WriteAtomicallyAsync(Path.Combine(dir, ManifestFileName), System.Text.Encoding.UTF8.GetBytes(GistModel.Manifest.ToJson()), ct);
+        Log.DefaultModelWritten(logger, GistModel.Name, path, bytes.Length);
     }
 
     /// <summary>

@@ -62,6 +62,8 @@ public static class ResNet18Model
         L2Normalize = true,
         Dimension = Dimension,
         Sha256 = ModelSha256,
+        // Chosen by bench/Harvester.Bench.Embedding (BENCHMARKS.md, "Copies" and "Content").
+        Thresholds = new ModelThresholds { NearCopyCosine = 0.90, SimilarityGroupCosine = 0.85, NearDuplicateCosine = 0.90 },
         Description = $"ImageNet ResNet18 (NuGet {PackageId} {PackageVersion}, MIT): ML.NET's DnnImageFeaturizer vectors (512-d average pool), L2-normalised.",
     };
 

@@ -70,7 +70,7 @@ public sealed class SimilarSearch(
     public async Task<SearchResult> NearestToBytesAsync(byte[] image, int k, SearchFilter filter, string? model, CancellationToken ct)
     {
         var embedder = await models.GetAsync(model, ct);
-        var registered = await registry.EnsureAsync(embedder.Model, ct);
+        var registered = await registry.EnsureAsync(embedder, ct);
         var vector = embedder.Embed([image], ct)[0];
         return await NearestToVectorAsync(vector, k, filter, registered, null, ct);
     }
@@ -170,6 +170,6 @@ public sealed class SimilarSearch(
     private async Task<RegisteredModel> RegisteredAsync(string? model, CancellationToken ct)
     {
         var embedder = await models.GetAsync(model, ct);
-        return await registry.EnsureAsync(embedder.Model, ct);
+        return await registry.EnsureAsync(embedder, ct);
     }
 }

@@ -144,7 +144,7 @@ internal static class EmbedCommands
 
     private static Command CreateModels()
     {
-        var fetch = new Option<string?>("--fetch") { Description = "Download (or generate) this model now and register it." };
+        var fetch = new Option<string?>("--fetch") { Description = "Download (or generate) this model now, load it (checking its graph) and register it." };
         var models = new Command("models", "Models Harvester knows (generated, manifests in the models directory, configuration) and the registered ones with their vector counts.");
         models.Options.Add(fetch);
         models.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
@@ -154,9 +154,9 @@ internal static class EmbedCommands
             var options = services.GetRequiredService<IOptions<InferenceOptions>>().Value;
             if (pr.GetValue(fetch) is { } name)
             {
-                var resolved = await catalog.ResolveAsync(name, ct);
-                var registered = await registry.EnsureAsync(resolved, ct);
-                Console.WriteLine($"{name}: {resolved.ModelPath} (registered as id {registered.Id}, {registered.Cast}, index {registered.IndexName})");
+                var embedder = await services.GetRequiredService<ModelHost>().GetAsync(name, ct);
+                var registered = await registry.EnsureAsync(embedder, ct);
+                Console.WriteLine($"{name}: {embedder.Model.ModelPath} (registered as id {registered.Id}, {registered.Cast}, index {registered.IndexName})");
             }
 
             Console.WriteLine($"Models directory: {catalog.ModelsRoot}   configured model: {options.Model}   provider: {options.ExecutionProvider}");
@@ -168,7 +168,7 @@ internal static class EmbedCommands
                 {
                     var m = catalog.GetManifest(n);
                     dim = m.Dimension.ToString(CultureInfo.InvariantCulture);
-                    present = n == DefaultModel.Name || File.Exists(Path.Combine(catalog.DirectoryFor(n), m.File)) ? "present" : m.Url is null ? "missing" : "download";
+                    present = n is GistModel.Name or ResNet18Model.Name || File.Exists(Path.Combine(catalog.DirectoryFor(n), m.File)) ? "present" : m.Url is null ? "missing" : "download";
                     description = m.Description ?? "";
                 }
                 catch (HarvesterException e)
