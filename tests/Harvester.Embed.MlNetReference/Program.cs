@@ -8,10 +8,12 @@ using Microsoft.ML.Transforms.Onnx;
 // ML.NET 5.0.1's ResNet18 featurizer, all defaults, over the image files listed one per line in <list>:
 //   vectors <list> <out.jsonl>                   one {"path", "features"} line per file (ML.NET's raw 512 values)
 //   time <list> <passes> [dnn|onnx] [threads]    a warm-up pass, then timed passes; one JSON line per pass
+//   serve <list> 0 [dnn|onnx] [threads]          a warm-up pass, then one timed pass per line read from stdin (so a
+//                                                benchmark can alternate it with its own runs)
 // "dnn" is DnnFeaturizeImage (what ML.NET's docs show; ONNX Runtime picks its own thread count), "onnx" the same two
 // graphs through ApplyOnnxModel with IntraOpNumThreads = threads (the same models, the thread count pinned).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-if (args.Length < 3 || args[0] is not ("vectors" or "time"))
+if (args.Length < 3 || args[0] is not ("vectors" or "time" or "serve"))
 {
     Console.Error.WriteLine("usage: vectors <list> <out.jsonl> | time <list> <passes> [dnn|onnx] [threads]");
     return 2;
@@ -70,11 +72,27 @@ if (args[0] == "vectors")
 
 var passes = int.Parse(args[2], CultureInfo.InvariantCulture);
 Pass();
-for (var p = 0; p < passes; p++)
+void Timed()
 {
     var sw = Stopwatch.StartNew();
     var n = Pass().Count;
     Console.WriteLine(JsonSerializer.Serialize(new { images = n, seconds = sw.Elapsed.TotalSeconds }));
+}
+
+if (args[0] == "serve")
+{
+    Console.WriteLine("ready");
+    while (Console.ReadLine() is not null)
+    {
+        Timed();
+    }
+
+    return 0;
+}
+
+for (var p = 0; p < passes; p++)
+{
+    Timed();
 }
 
 return 0;
