@@ -213,7 +213,7 @@ internal static class DemoCommand
         }
 
         var path = Path.Combine(outDir, "nearest.png");
-        await File.WriteAllBytesAsync(path, ContactSheet.Render(tiles, columns: 3, tileSize: 220, title: $"nearest images to image {imageId}"), ct);
+        await File.WriteAllBytesAsync(path, ContactSheet.Render(tiles, columns: 3, tileSize: 220, title: $"{result.Model.Name}: nearest images to image {imageId}"), ct);
         return path;
     }
 
