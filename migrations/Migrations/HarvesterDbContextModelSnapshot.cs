@@ -118,6 +118,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("model_id");
 
+                    b.Property<string>("Owner")
+                        .HasColumnType("text")
+                        .HasColumnName("owner");
+
                     b.Property<JsonDocument>("Parameters")
                         .HasColumnType("jsonb")
                         .HasColumnName("parameters");
@@ -256,6 +260,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
+
+                    b.Property<string>("KeepReason")
+                        .HasColumnType("text")
+                        .HasColumnName("keep_reason");
 
                     b.Property<long>("KeptImageId")
                         .HasColumnType("bigint")
@@ -476,6 +484,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("byte_size");
 
+                    b.Property<byte[]>("ColourLayout")
+                        .HasColumnType("bytea")
+                        .HasColumnName("colour_layout");
+
                     b.Property<string>("ContentType")
                         .HasColumnType("text")
                         .HasColumnName("content_type");
@@ -502,9 +514,21 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("duplicate_of_id");
 
+                    b.Property<bool?>("EncodeExact")
+                        .HasColumnType("boolean")
+                        .HasColumnName("encode_exact");
+
+                    b.Property<float?>("EncodeQuality")
+                        .HasColumnType("real")
+                        .HasColumnName("encode_quality");
+
                     b.Property<string>("Format")
                         .HasColumnType("text")
                         .HasColumnName("format");
+
+                    b.Property<short?>("HashVersion")
+                        .HasColumnType("smallint")
+                        .HasColumnName("hash_version");
 
                     b.Property<int?>("Height")
                         .HasColumnType("integer")

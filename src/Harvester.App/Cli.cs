@@ -2,8 +2,6 @@ using System.CommandLine;
 using Harvester.App.Commands;
 using Harvester.Core;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Harvester.App;
 
@@ -15,10 +13,20 @@ internal static class Cli
         Recursive = true,
     };
 
+    public static readonly Option<bool> VerboseOption = new("--verbose")
+    {
+        Description = "On failure, print the full exception with its stack trace after the one-line error.",
+        Recursive = true,
+    };
+
+    /// <summary>Set from --verbose before any command runs.</summary>
+    public static bool Verbose { get; private set; }
+
     public static async Task<int> RunAsync(string[] args)
     {
         var root = new RootCommand("Harvester: builds image datasets from the web (crawl → curate → embed → cluster → export).");
         root.Options.Add(ConfigOption);
+        root.Options.Add(VerboseOption);
         root.Subcommands.Add(DbCommands.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(WorkerCommand.Create());
@@ -30,7 +38,9 @@ internal static class Cli
         root.Subcommands.Add(CorpusCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        Verbose = parse.GetValue(VerboseOption);
+        return await parse.InvokeAsync();
     }
 
     /// <summary>
@@ -59,32 +69,36 @@ internal static class Cli
         return code;
     });
 
-    /// <summary>Runs a command body, turning failures the user can act on into one clear line instead of a stack trace.</summary>
+    /// <summary>The option's value, or <paramref name="fallback"/>; a value below <paramref name="min"/> is a user error naming the option.</summary>
+    public static int AtLeast(ParseResult parse, Option<int?> option, int fallback, int min = 1) => Check(option.Name, parse.GetValue(option) ?? fallback, min);
+
+    /// <inheritdoc cref="AtLeast(ParseResult, Option{int?}, int, int)"/>
+    public static int AtLeast(ParseResult parse, Option<int> option, int min = 1) => Check(option.Name, parse.GetValue(option), min);
+
+    private static int Check(string name, int value, int min) =>
+        value >= min ? value : throw new HarvesterException($"{name} must be at least {min} (got {value}).");
+
+    /// <summary>
+    /// The top-level error boundary of every command: a failure becomes one line on stderr naming what is wrong, with a
+    /// non-zero exit code (2 for what the user can fix, 3 when the database is unavailable, 1 for anything unexpected);
+    /// the stack trace only with --verbose.
+    /// </summary>
     public static async Task<int> Guard(Func<Task<int>> body)
     {
         try
         {
             return await body();
         }
-        catch (HarvesterException e)
+        catch (Exception e)
         {
-            await Console.Error.WriteLineAsync("error: " + e.Message);
-            return 2;
-        }
-        catch (OptionsValidationException e)
-        {
-            await Console.Error.WriteLineAsync("error: invalid configuration: " + string.Join("; ", e.Failures));
-            return 2;
-        }
-        catch (PostgresException e)
-        {
-            await Console.Error.WriteLineAsync($"error: PostgreSQL {e.SqlState}: {e.MessageText}");
-            return 2;
-        }
-        catch (OperationCanceledException)
-        {
-            await Console.Error.WriteLineAsync("cancelled");
-            return 130;
+            var (message, code) = CliErrors.Describe(e);
+            await Console.Error.WriteLineAsync(code == 130 ? message : "error: " + message);
+            if (Verbose && code != 130)
+            {
+                await Console.Error.WriteLineAsync(e.ToString());
+            }
+
+            return code;
         }
     }
 }

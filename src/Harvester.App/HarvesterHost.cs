@@ -5,6 +5,7 @@ using Harvester.Data.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Harvester.App;
 
@@ -38,6 +39,13 @@ internal static class HarvesterHost
 
         // A list in --config replaces the one in appsettings.json instead of overwriting it position by position.
         Core.ConfiguredLists.MergeJsonFiles(builder.Configuration, extra);
+
+        // A command's failure is reported once, as one line, by Cli.Guard; the host's own "Hosting failed to start"
+        // record would repeat it with a stack trace first (--verbose prints the trace).
+        if (!Cli.Verbose)
+        {
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        }
 
         // Harvester__Section__Key overrides, in addition to the host's unprefixed Section__Key.
         builder.Configuration.AddEnvironmentVariables("Harvester__");

@@ -137,23 +137,20 @@ internal static class ClusterCommands
     public static void PrintEvaluation(EvaluationReport r)
     {
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(inv, $"Clustering run {r.RunId} ({r.Status}): model {r.Model}, scope {r.Scope}, k = {r.K}, method {r.Parameters["method"]}"));
-        foreach (var key in new[] { "images", "inertia", "silhouette", "silhouetteSample", "daviesBouldin", "iterations", "converged", "kChosenBy", "elbowK", "warmStartFrom", "groups", "groupedImages" })
+        Console.WriteLine(string.Create(inv, $"Clustering run {r.RunId} ({r.Status.ToString().ToLowerInvariant()}): model {r.Model}, scope {r.Scope}, k = {r.K}, method {r.Parameters.Method}"));
+        foreach (var (key, value) in r.Metrics.Figures())
         {
-            if (r.Metrics[key] is { } v)
-            {
-                Console.WriteLine($"  {key,-18} {v.ToJsonString()}");
-            }
+            Console.WriteLine($"  {key,-18} {value}");
         }
 
-        if (r.Metrics["sweep"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } sweep)
+        if (r.Metrics.Sweep.Count > 0)
         {
-            PrintSweep(sweep.Select(p => (p!["k"]!.GetValue<int>(), p["inertia"]!.GetValue<double>(), p["silhouette"]!.GetValue<double>())), r.K);
+            PrintSweep(r.Metrics.Sweep.Select(p => (p.K, p.Inertia, p.Silhouette)), r.K);
         }
 
-        if (r.Metrics["drift"] is { } drift)
+        if (r.Metrics.Drift is { } d)
         {
-            Console.WriteLine($"  drift              {drift.ToJsonString()}");
+            Console.WriteLine(string.Create(inv, $"  drift              since run {d.PreviousRunId}: {d.Moved} of {d.Common} moved, {d.Added} new, {d.Removed} gone, ARI {d.AdjustedRandIndex:F4}"));
         }
 
         if (r.External is { } e)

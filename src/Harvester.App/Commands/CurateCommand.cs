@@ -21,7 +21,7 @@ internal static class CurateCommand
         {
             var options = services.GetRequiredService<IOptions<CurationOptions>>().Value;
             var service = services.GetRequiredService<CurationService>();
-            var batch = pr.GetValue(Batch) ?? options.ClaimBatch;
+            var batch = Cli.AtLeast(pr, Batch, options.ClaimBatch);
             var progress = new Progress<CurationBatchResult>(b =>
                 Console.Error.WriteLine($"batch: {b.Claimed} images, {b.Accepted} accepted, {b.Rejected} rejected, {b.Duplicates} duplicates"));
             var total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, progress);

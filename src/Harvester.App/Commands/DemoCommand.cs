@@ -53,7 +53,7 @@ internal static class DemoCommand
 
             // Crawl: map places by neighbourhood × category, and shop products by category.
             var crawler = services.GetRequiredService<CrawlService>();
-            var neighbourhoods = site.Truth.Queries.Select(q => q.Neighbourhood).Distinct().Take(pr.GetValue(queries)).ToArray();
+            var neighbourhoods = site.Truth.Queries.Select(q => q.Neighbourhood).Distinct().Take(Cli.AtLeast(pr, queries)).ToArray();
             var mapJob = await crawler.CreateJobAsync(new CrawlJobSpec
             {
                 Site = "demo-map",
@@ -61,8 +61,8 @@ internal static class DemoCommand
                 BaseUrl = site.BaseUrl.AbsoluteUri,
                 Neighbourhoods = neighbourhoods,
                 Categories = ["카페"],
-                PlacesPerQuery = pr.GetValue(places),
-                PhotosPerPlace = pr.GetValue(photos),
+                PlacesPerQuery = Cli.AtLeast(pr, places),
+                PhotosPerPlace = Cli.AtLeast(pr, photos),
                 Profile = "place-interior",
             }, ct);
             var map = await crawler.RunJobAsync(mapJob, ct);

@@ -28,7 +28,7 @@ internal static class EmbedCommands
         {
             var service = services.GetRequiredService<EmbedService>();
             var options = services.GetRequiredService<IOptions<InferenceOptions>>().Value;
-            var size = pr.GetValue(batch) ?? options.ClaimBatch;
+            var size = Cli.AtLeast(pr, batch, options.ClaimBatch);
             var model = pr.GetValue(Model);
             var clock = Stopwatch.StartNew();
             var so = new { Embedded = 0, Failed = 0 };
@@ -94,13 +94,13 @@ internal static class EmbedCommands
             string queryLabel;
             if (pr.GetValue(imageId) is { } id)
             {
-                result = await search.NearestToImageAsync(id, pr.GetValue(k), filter, pr.GetValue(Model), ct);
+                result = await search.NearestToImageAsync(id, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct);
                 queryLabel = $"image {id}";
             }
             else if (pr.GetValue(file) is { } path)
             {
                 queryBytes = File.Exists(path) ? await File.ReadAllBytesAsync(path, ct) : null;
-                result = await search.NearestToFileAsync(path, pr.GetValue(k), filter, pr.GetValue(Model), ct);
+                result = await search.NearestToFileAsync(path, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct);
                 queryLabel = Path.GetFileName(path);
             }
             else
@@ -111,7 +111,7 @@ internal static class EmbedCommands
                 }
 
                 queryBytes = await search.FetchAsync(uri, ct);
-                result = await search.NearestToBytesAsync(queryBytes, pr.GetValue(k), filter, pr.GetValue(Model), ct);
+                result = await search.NearestToBytesAsync(queryBytes, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct);
                 queryLabel = uri.ToString();
             }
 

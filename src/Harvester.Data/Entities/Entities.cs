@@ -129,6 +129,14 @@ public sealed class Image
     public byte[]? PixelHash { get; set; }
     public BitArray? PHash { get; set; }
     public BitArray? DHash { get; set; }
+    /// <summary>The pHash recipe of <see cref="PHash"/> (Harvester.Imaging.PerceptualHash.Recipe); other recipes are never compared.</summary>
+    public short? HashVersion { get; set; }
+    /// <summary>8x8 CIE Lab thumbnail (192 bytes) that confirms a pHash match.</summary>
+    public byte[]? ColourLayout { get; set; }
+    /// <summary>Encoding quality from the container: 101 lossless, else the JPEG/WebP quality 1-100; null unknown.</summary>
+    public float? EncodeQuality { get; set; }
+    /// <summary>The JPEG's tables are exactly IJG's at <see cref="EncodeQuality"/>.</summary>
+    public bool? EncodeExact { get; set; }
     public long? DuplicateOfId { get; set; }
     public long? DuplicateGroupId { get; set; }
     public string? PhotoType { get; set; }
@@ -160,6 +168,8 @@ public sealed class DuplicateGroup
     public DuplicateKind Kind { get; set; }
     public long KeptImageId { get; set; }
     public int Size { get; set; }
+    /// <summary>The keep rule's deciding criterion for the kept image ("lossless", "higher quality", "no overlay"...).</summary>
+    public string? KeepReason { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -202,6 +212,9 @@ public sealed class ClusteringRun
     public string? Error { get; set; }
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>The process running it (host:pid:start); a running run whose owner died is swept to failed.</summary>
+    public string? Owner { get; set; }
 }
 
 public sealed class ClusterCentroid
