@@ -96,17 +96,14 @@ internal static class Quality
         var copies = kinds.ToDictionary(k => k, k => items.Select((it, i) => Transform(it.Jpeg, k, i)).ToArray());
         var originalHashes = items.Select(i => Hash(i.Jpeg)).ToArray();
         var copyHashes = kinds.ToDictionary(k => k, k => copies[k].Select(Hash).ToArray());
-        Mat Thumb(byte[] b)
-        {
-            using var m = Cv2.ImDecode(b, ImreadModes.Color);
-            return CopyVerifier.Thumbnail(m);
-        }
+        // The near-copy pass's own path: the same decode and thumbnail (CopyVerifier.Thumbnail of the bytes).
+        static Mat Thumb(byte[] b) => CopyVerifier.Thumbnail(b);
 
         var originalThumbs = items.Select(i => Thumb(i.Jpeg)).ToArray();
         var copyThumbs = kinds.ToDictionary(k => k, k => copies[k].Select(Thumb).ToArray());
         const int K = 5;
         double[] candidateCosines = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9];
-        double[] verifyScores = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
+        double[] verifyScores = [.. Enumerable.Range(0, 20).Select(i => 0.4 + (i * 0.03))];
 
         foreach (var (name, embedder) in models)
         {
@@ -198,7 +195,17 @@ internal static class Quality
             var hardest = heldOut.Where(p => !p.Positive).Max(p => p.Cosine);
             var weakest = heldOut.Where(p => p.Positive).Min(p => p.Cosine);
             Console.WriteLine($"held-out: closest distinct pair cosine {hardest:F4}; farthest copy pair cosine {weakest:F4}; verified pairs {heldOut.Count(p => p.Verified is not null)}");
+            var verified = tuning.Where(p => p.Verified is not null).ToList();
+            Console.WriteLine("tuning half, pixel scores of verified candidates: copies p5/p50 " +
+                $"{Quantile(verified.Where(p => p.Positive).Select(p => p.Verified!.Value), 0.05):F3}/{Quantile(verified.Where(p => p.Positive).Select(p => p.Verified!.Value), 0.5):F3}, " +
+                $"distinct photos p50/p99/max {Quantile(verified.Where(p => !p.Positive).Select(p => p.Verified!.Value), 0.5):F3}/{Quantile(verified.Where(p => !p.Positive).Select(p => p.Verified!.Value), 0.99):F3}/{verified.Where(p => !p.Positive).Select(p => p.Verified!.Value).DefaultIfEmpty().Max():F3}");
         }
+    }
+
+    private static double Quantile(IEnumerable<double> values, double q)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? double.NaN : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(q * sorted.Count))];
     }
 
     internal sealed record Pair(bool Positive, bool Tuning, int Hamming, float Cosine, double? Verified)

@@ -302,6 +302,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
 
+                    b.Property<DateTimeOffset?>("NearCopyCheckedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("near_copy_checked_at");
+
                     b.Property<Vector>("Vector")
                         .IsRequired()
                         .HasColumnType("vector")

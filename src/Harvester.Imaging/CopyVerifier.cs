@@ -8,7 +8,9 @@ namespace Harvester.Imaging;
 /// the few candidate pairs an embedding's nearest neighbours propose: embeddings find copies that hashes miss, but
 /// also call distinct photos of one scene (two tiles of a meadow) near-identical, while pixels of distinct photos do
 /// not line up. The score is the best normalised cross-correlation (insensitive to brightness and contrast) of the
-/// smaller image's thumbnail slid over the larger one's, over a range of scales, straight and mirrored.
+/// smaller image's thumbnail slid over the larger one's, over a range of scales, straight and mirrored. Thumbnails are
+/// band-passed first (minus a blur of themselves): two photos of one smooth sky correlate on their gradient alone,
+/// while a copy keeps the structure in between.
 /// </summary>
 public static class CopyVerifier
 {
@@ -20,7 +22,20 @@ public static class CopyVerifier
 
     private const double ScaleStep = 0.05;
 
-    /// <summary>A grey thumbnail <see cref="ThumbnailWidth"/> wide (aspect kept), smoothed as area resampling smooths.</summary>
+    /// <summary>Gaussian blur subtracted from each thumbnail, in thumbnail pixels.</summary>
+    private const double LowPassSigma = 3.0;
+
+    /// <summary>
+    /// The thumbnail of encoded image bytes, decoded as the curate stage decodes (EXIF orientation, reduced JPEG
+    /// decoding); throws <see cref="ImageRejectedException"/> for bytes that are not an image.
+    /// </summary>
+    public static Mat Thumbnail(byte[] encoded)
+    {
+        using var decoded = new ImageDecoder(long.MaxValue, long.MaxValue, 4 * ThumbnailWidth).Decode(encoded);
+        return Thumbnail(decoded.Pixels);
+    }
+
+    /// <summary>A band-passed grey thumbnail <see cref="ThumbnailWidth"/> wide (aspect kept).</summary>
     public static Mat Thumbnail(Mat bgr)
     {
         ArgumentNullException.ThrowIfNull(bgr);
@@ -37,10 +52,14 @@ public static class CopyVerifier
         var height = Math.Max(8, (int)Math.Round((double)ThumbnailWidth * bgr.Height / bgr.Width));
         var thumb = new Mat();
         Cv2.Resize(grey, thumb, new Size(ThumbnailWidth, height), 0, 0, InterpolationFlags.Area);
-        var f = new Mat();
+        using var f = new Mat();
         thumb.ConvertTo(f, MatType.CV_32F);
         thumb.Dispose();
-        return f;
+        using var low = new Mat();
+        Cv2.GaussianBlur(f, low, new Size(0, 0), LowPassSigma, LowPassSigma, BorderTypes.Reflect101);
+        var band = new Mat();
+        Cv2.Subtract(f, low, band);
+        return band;
     }
 
     /// <summary>The best correlation in [-1, 1] of either thumbnail found inside the other (straight or mirrored, at <see cref="MinScale"/> to 1).</summary>

@@ -21,9 +21,11 @@ internal static class EmbedCommands
     private static Command CreateEmbed()
     {
         var batch = new Option<int?>("--batch") { Description = "Images claimed per pass; default: Inference:ClaimBatch." };
-        var embed = new Command("embed", "Embed every accepted image that has no vector for the model yet, then exit.");
+        var noNearCopies = new Option<bool>("--no-near-copies") { Description = "Skip the near-copy pass (copies the hashes missed, found by the model's neighbours and a pixel check)." };
+        var embed = new Command("embed", "Embed every accepted image that has no vector for the model yet, fold the near-copies that finds into duplicate groups, then exit.");
         embed.Options.Add(Model);
         embed.Options.Add(batch);
+        embed.Options.Add(noNearCopies);
         embed.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
             var service = services.GetRequiredService<EmbedService>();
@@ -42,6 +44,12 @@ internal static class EmbedCommands
             var seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"[embed] {name}: {embedded} images embedded, {failed} failed, {seconds:F1} s" +
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
+            if (!pr.GetValue(noNearCopies))
+            {
+                var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct);
+                Console.WriteLine($"[near-copies] {near.Checked} images compared with their nearest neighbours: {near.Candidates} candidates, {near.Confirmed} copies confirmed by their pixels, {near.GroupsChanged} duplicate groups changed");
+            }
+
             return 0;
         }));
         return embed;
