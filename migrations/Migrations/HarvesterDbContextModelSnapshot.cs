@@ -335,6 +335,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
 
+                    b.Property<DateTimeOffset?>("NearCopyCheckedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("near_copy_checked_at");
+
                     b.Property<Vector>("Vector")
                         .IsRequired()
                         .HasColumnType("vector")
@@ -377,6 +381,18 @@ namespace Harvester.Migrations.Migrations
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("name");
+
+                    b.Property<double?>("NearCopyCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_copy_cosine");
+
+                    b.Property<double?>("NearDuplicateCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_duplicate_cosine");
+
+                    b.Property<double?>("SimilarityGroupCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("similarity_group_cosine");
 
                     b.Property<string>("VectorType")
                         .IsRequired()

@@ -51,12 +51,15 @@ public sealed class ExportOptions : IValidatableObject
     public string Model { get; set; } = "";
 
     /// <summary>
-    /// Cosine similarity at or above which two images are near-copies and must share a split. Model-dependent: the
-    /// weights-free default model (harvester-gist) needs ~0.995 (distinct photos reach 0.95 there); pretrained models
-    /// such as CLIP or DINOv2 separate near-copies from different photos around 0.90-0.95.
+    /// Cosine similarity at or above which two images are near-copies and must share a split. Unset (the default):
+    /// the model's own (its manifest's thresholds.nearDuplicateCosine), else <see cref="FallbackNearDuplicateCosine"/>.
+    /// Model-dependent: each model spreads its vectors differently.
     /// </summary>
     [Range(0.0, 1.0)]
-    public double NearDuplicateCosine { get; set; } = 0.995;
+    public double? NearDuplicateCosine { get; set; }
+
+    /// <summary>For a model whose manifest names no threshold: strict, so distinct photos are not joined.</summary>
+    public const double FallbackNearDuplicateCosine = 0.995;
 
     /// <summary>Nearest neighbours looked at per image, for grouping and for the leakage report.</summary>
     [Range(1, 1000)]

@@ -118,11 +118,11 @@ public sealed class ExportService(
         var splits = SplitPlanner.ParseSplits(request.Splits ?? o.Splits);
         var groupBy = request.GroupBy ?? o.GroupBy;
         var label = request.Label ?? o.Label;
-        var cosine = request.NearDuplicateCosine ?? o.NearDuplicateCosine;
+        var chosenCosine = request.NearDuplicateCosine ?? o.NearDuplicateCosine;
         var seed = request.Seed ?? o.Seed;
-        if (cosine is < 0 or > 1 || double.IsNaN(cosine))
+        if (chosenCosine is { } c && (c is < 0 or > 1 || double.IsNaN(c)))
         {
-            throw new HarvesterException($"Near-duplicate cosine {cosine} is outside [0, 1].");
+            throw new HarvesterException($"Near-duplicate cosine {c} is outside [0, 1].");
         }
 
         if (label == ExportLabel.Cluster && request.ClusterRun is null)
@@ -154,7 +154,8 @@ public sealed class ExportService(
         await JoinBySourceAndDuplicatesAsync(db, rows, index, sets, groupBy, ct);
 
         // Near-copies by embedding: each image's nearest neighbours; the pairs also feed the leakage report.
-        var (model, pairs, withVector) = await NeighbourPairsAsync(db, request, index, ct);
+        var (model, pairs, withVector, modelCosine) = await NeighbourPairsAsync(db, request, index, ct);
+        var cosine = chosenCosine ?? modelCosine ?? ExportOptions.FallbackNearDuplicateCosine;
         var nearPairs = 0;
         foreach (var (a, b, distance) in pairs)
         {
@@ -366,7 +367,7 @@ public sealed class ExportService(
     }
 
     /// <summary>The model's nearest-neighbour pairs among the exported images (no distance cut), or none without vectors.</summary>
-    private async Task<(string? Model, List<(long A, long B, double Distance)> Pairs, int WithVector)> NeighbourPairsAsync(
+    private async Task<(string? Model, List<(long A, long B, double Distance)> Pairs, int WithVector, double? Cosine)> NeighbourPairsAsync(
         NpgsqlDataSource db, ExportRequest request, Dictionary<long, int> index, CancellationToken ct)
     {
         var requested = request.Model ?? (options.Value.Model is { Length: > 0 } m ? m : configuration["Clustering:Model"]);
@@ -379,7 +380,7 @@ public sealed class ExportService(
         {
             // Nothing embedded yet: groups come from sources and duplicate groups only.
             Log.NoVectors(logger);
-            return (null, [], 0);
+            return (null, [], 0, null);
         }
 
         await using var count = db.CreateCommand("SELECT count(*) FROM embeddings WHERE model_id = $1 AND image_id = ANY($2)");
@@ -388,7 +389,7 @@ public sealed class ExportService(
         var withVector = (int)(long)(await count.ExecuteScalarAsync(ct))!;
         var pairs = await VectorNeighbours.PairsAsync(db, model, request.Scope, 2.0, options.Value.Neighbours, ct);
         pairs.RemoveAll(p => !index.ContainsKey(p.A) || !index.ContainsKey(p.B));
-        return (model.Label, pairs, withVector);
+        return (model.Label, pairs, withVector, model.Cosine.NearDuplicate);
     }
 
     private static LeakageReport Audit(List<Row> rows, int[] splitOf, Dictionary<long, int> index, List<(long A, long B, double Distance)> pairs, double cosine, int withoutVector, int hashLimit)

@@ -19,7 +19,7 @@ internal static class ClusterCommands
     private static readonly Option<string?> Algorithm = new("--algorithm") { Description = "lloyd or minibatch." };
     private static readonly Option<bool> Cold = new("--cold") { Description = "Do not warm-start from the previous run's centroids." };
     private static readonly Option<bool> NoGallery = new("--no-gallery") { Description = "Skip contact sheets, PCA map and projector files." };
-    private static readonly Option<double?> Threshold = new("--threshold") { Description = "Cosine similarity at or above which images are grouped (default Clustering:SimilarityThreshold, 0.95)." };
+    private static readonly Option<double?> Threshold = new("--threshold") { Description = "Cosine similarity at or above which images are grouped (default Clustering:SimilarityThreshold, else the model's manifest threshold)." };
     private static readonly Option<bool> AsDuplicates = new("--as-duplicates") { Description = "Also write the groups as curation duplicate groups (kind 'embedding'): all but the kept image become duplicates." };
     private static readonly Option<long> Run = new("--run") { Description = "Clustering run id.", Required = true };
     private static readonly Option<string?> Labels = new("--labels") { Description = "Ground truth: a file of 'image_id,label' lines, or 'place' / 'product' (where each image came from)." };

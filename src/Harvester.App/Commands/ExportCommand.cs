@@ -17,7 +17,7 @@ internal static class ExportCommand
     private static readonly Option<string?> Label = new("--label") { Description = "Class folders: category (default), cluster (needs --run), or none." };
     private static readonly Option<long?> Run = new("--run") { Description = "Clustering run whose clusters become the classes (with --label cluster)." };
     private static readonly Option<string?> Model = new("--model", "-m") { Description = "Embedding model that finds near-copies (default Export:Model, else Clustering:Model, else the model with the most embeddings)." };
-    private static readonly Option<double?> Cosine = new("--near-duplicate-cosine") { Description = "Cosine similarity at or above which two images are near-copies and share a split (default Export:NearDuplicateCosine, 0.995)." };
+    private static readonly Option<double?> Cosine = new("--near-duplicate-cosine") { Description = "Cosine similarity at or above which two images are near-copies and share a split (default Export:NearDuplicateCosine, else the model's manifest threshold)." };
     private static readonly Option<int?> Seed = new("--seed") { Description = "Same seed and data, same splits." };
     private static readonly Option<bool> Force = new("--force") { Description = "Replace a previous export in --out." };
 

@@ -183,6 +183,10 @@ public sealed class EmbeddingModel
     public int Dimension { get; set; }
     /// <summary>"vector" or "halfvec".</summary>
     public string VectorType { get; set; } = "vector";
+    /// <summary>The model's manifest thresholds (cosine similarity); null where the manifest sets none.</summary>
+    public double? NearCopyCosine { get; set; }
+    public double? SimilarityGroupCosine { get; set; }
+    public double? NearDuplicateCosine { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -192,6 +196,8 @@ public sealed class Embedding
     public int ModelId { get; set; }
     /// <summary>Untyped pgvector column; each model's HNSW index casts it to that model's dimension.</summary>
     public required Vector Vector { get; set; }
+    /// <summary>When the embed stage's near-copy pass compared this image with its nearest neighbours (null: not yet).</summary>
+    public DateTimeOffset? NearCopyCheckedAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
