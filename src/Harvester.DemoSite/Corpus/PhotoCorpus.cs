@@ -509,9 +509,9 @@ public static class PhotoCorpus
 
     private static void WriteManifest(string path, List<CorpusPhoto> photos)
     {
-        var text = string.Join('\n', photos.Select(p => string.Create(CultureInfo.InvariantCulture,
-            $"{p.Id}\t{p.SourcePath}\t{p.X}\t{p.Y}\t{p.Width}\t{p.Height}")));
-        WriteAtomically(path, Encoding.UTF8.GetBytes(text));
+        var text = new StringBuilder();
+        photos.ForEach(p => Harvester.Core.DelimitedText.AppendTsvRow(text, [p.Id, p.SourcePath, .. new[] { p.X, p.Y, p.Width, p.Height }.Select(n => n.ToString(CultureInfo.InvariantCulture))]));
+        WriteAtomically(path, Encoding.UTF8.GetBytes(text.ToString()));
     }
 
     private static byte[]? TryRead(string path)
