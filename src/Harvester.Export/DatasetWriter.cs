@@ -59,7 +59,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
                 var clock = Stopwatch.StartNew();
                 foreach (var split in splits)
                 {
-                    outputs.AddRange(await WebDatasetWriter.WriteAsync(staging, bySplit[split], Blob, time, ct));
+                    outputs.AddRange(await Task.Run(() => WebDatasetWriter.Write(staging, bySplit[split], Blob, time, ct), ct));
                 }
 
                 times["webdataset"] = clock.Elapsed;

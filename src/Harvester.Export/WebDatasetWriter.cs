@@ -1,4 +1,4 @@
-using System.Formats.Tar;
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -19,13 +19,18 @@ internal static class WebDatasetWriter
     public static string ShardName(string split, int position, int shardSize) =>
         Folder + "/" + split + "-" + (position / shardSize).ToString("D6", CultureInfo.InvariantCulture) + ".tar";
 
-    /// <summary>Writes the split's samples (already in shard order, <see cref="ManifestRow.Shard"/> set) and returns the shard files written.</summary>
-    public static async Task<List<string>> WriteAsync(
-        string root, IReadOnlyList<ManifestRow> samples, Func<ManifestRow, string> blobPath, DateTimeOffset time, CancellationToken ct)
+    /// <summary>
+    /// Writes the split's samples (already in shard order, <see cref="ManifestRow.Shard"/> set) and returns the shard
+    /// files written. Synchronous on purpose: one sequential reader and writer per shard, with no per-file async state,
+    /// is what keeps pace with tar.
+    /// </summary>
+    public static List<string> Write(string root, IReadOnlyList<ManifestRow> samples, Func<ManifestRow, string> blobPath, DateTimeOffset time, CancellationToken ct)
     {
         var shards = new List<string>();
-        Stream? file = null;
-        TarWriter? tar = null;
+        UstarWriter? tar = null;
+        var json = new ArrayBufferWriter<byte>(1024);
+        var image = new byte[1 << 20];
+        Span<byte> cls = stackalloc byte[11];
         try
         {
             foreach (var sample in samples)
@@ -33,59 +38,126 @@ internal static class WebDatasetWriter
                 ct.ThrowIfCancellationRequested();
                 if (shards.Count == 0 || shards[^1] != sample.Shard)
                 {
-                    if (tar is not null)
-                    {
-                        await tar.DisposeAsync();
-                        tar = null;
-                    }
-
+                    tar?.Dispose();
+                    tar = null;
                     shards.Add(sample.Shard!);
                     var path = Path.Combine(root, sample.Shard!);
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
-                    tar = new TarWriter(file, TarEntryFormat.Ustar, leaveOpen: false);
+                    tar = new UstarWriter(path, time);
                 }
 
-                await using (var image = new FileStream(blobPath(sample), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan))
+                using (var handle = File.OpenHandle(blobPath(sample), FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
                 {
-                    await tar!.WriteEntryAsync(Entry(sample.Key + sample.Extension, image, time), ct);
+                    var length = checked((int)RandomAccess.GetLength(handle));
+                    if (length > image.Length)
+                    {
+                        image = new byte[length];
+                    }
+
+                    var read = 0;
+                    while (read < length)
+                    {
+                        var n = RandomAccess.Read(handle, image.AsSpan(read, length - read), read);
+                        read += n > 0 ? n : throw new IOException($"Blob {sample.Key} ended after {read} of {length} bytes.");
+                    }
+
+                    tar!.Add(sample.Key + sample.Extension, image.AsSpan(0, length));
                 }
 
-                using var json = new MemoryStream();
-                await using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+                json.ResetWrittenCount();
+                using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
                 {
                     Manifest.WriteJson(w, sample);
                 }
 
-                json.Position = 0;
-                await tar.WriteEntryAsync(Entry(sample.Key + ".json", json, time), ct);
-                using var cls = new MemoryStream(Encoding.ASCII.GetBytes(sample.LabelIndex.ToString(CultureInfo.InvariantCulture)));
-                await tar.WriteEntryAsync(Entry(sample.Key + ".cls", cls, time), ct);
+                tar.Add(sample.Key + ".json", json.WrittenSpan);
+                sample.LabelIndex.TryFormat(cls, out var digits, provider: CultureInfo.InvariantCulture);
+                tar.Add(sample.Key + ".cls", cls[..digits]);
             }
         }
         finally
         {
-            if (tar is not null)
-            {
-                await tar.DisposeAsync();
-            }
-            else if (file is not null)
-            {
-                await file.DisposeAsync();
-            }
+            tar?.Dispose();
         }
 
         return shards;
     }
 
-    private static UstarTarEntry Entry(string name, Stream data, DateTimeOffset time) => new(TarEntryType.RegularFile, name)
+    /// <summary>
+    /// A minimal POSIX ustar writer: a 512-byte header per regular file, the data padded to 512 bytes, two zero blocks
+    /// at the end. Names are ASCII and at most 100 bytes (a SHA-256 key and a short extension).
+    /// </summary>
+    private sealed class UstarWriter : IDisposable
     {
-        DataStream = data,
-        Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-        ModificationTime = time,
-        Uid = 0,
-        Gid = 0,
-        UserName = "",
-        GroupName = "",
-    };
+        private const int Block = 512;
+        private readonly FileStream _out;
+        private readonly byte[] _header = new byte[Block];
+        private readonly long _mtime;
+
+        public UstarWriter(string path, DateTimeOffset time)
+        {
+            _out = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            _mtime = time.ToUnixTimeSeconds();
+        }
+
+        public void Add(string name, ReadOnlySpan<byte> data)
+        {
+            var h = _header.AsSpan();
+            h.Clear();
+            if (name.Length > 100 || !Ascii.IsValid(name))
+            {
+                throw new ArgumentException($"Tar member name '{name}' is not short ASCII.", nameof(name));
+            }
+
+            Encoding.ASCII.GetBytes(name, h);
+            Octal(h.Slice(100, 8), 0b110_100_100); // mode 0644
+            Octal(h.Slice(108, 8), 0);             // uid
+            Octal(h.Slice(116, 8), 0);             // gid
+            Octal(h.Slice(124, 12), data.Length);  // size
+            Octal(h.Slice(136, 12), _mtime);       // mtime
+            h.Slice(148, 8).Fill((byte)' ');       // checksum, counted as spaces
+            h[156] = (byte)'0';                    // regular file
+            "ustar\000"u8.CopyTo(h[257..]);        // magic "ustar\0" and version "00"
+            Octal(h.Slice(329, 8), 0);             // devmajor
+            Octal(h.Slice(337, 8), 0);             // devminor
+            var sum = 0;
+            foreach (var b in h)
+            {
+                sum += b;
+            }
+
+            Octal(h.Slice(148, 7), sum);
+            h[155] = (byte)' ';
+            _out.Write(h);
+            _out.Write(data);
+            var pad = (Block - data.Length % Block) % Block;
+            if (pad > 0)
+            {
+                _out.Write(Zeros.AsSpan(0, pad));
+            }
+        }
+
+        public void Dispose()
+        {
+            _out.Write(Zeros.AsSpan(0, 2 * Block));
+            _out.Dispose();
+        }
+
+        private static readonly byte[] Zeros = new byte[2 * Block];
+
+        /// <summary>Zero-padded octal digits filling the field but its last byte, which stays NUL.</summary>
+        private static void Octal(Span<byte> field, long value)
+        {
+            for (var i = field.Length - 2; i >= 0; i--)
+            {
+                field[i] = (byte)('0' + (value & 7));
+                value >>= 3;
+            }
+
+            if (value != 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), "Too large for a ustar field.");
+            }
+        }
+    }
 }

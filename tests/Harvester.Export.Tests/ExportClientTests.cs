@@ -159,6 +159,16 @@ public sealed class ExportClientTests(PostgresFixture fixture) : IAsyncLifetime
 
         Assert.Equal(rows.Select(r => r["sha256"]).Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
         Assert.All(rows, r => Assert.True(shards.ContainsKey(r["shard"][(WebDatasetFolderLength)..]), r["shard"]));
+
+        // GNU tar reads the shards too, member for member.
+        foreach (var (name, samples) in shards)
+        {
+            using var tar = Process.Start(new ProcessStartInfo("tar", ["--list", "--file", Path.Combine(result.Directory, "webdataset", name)]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var listed = (await tar.StandardOutput.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            await tar.WaitForExitAsync();
+            Assert.Equal(0, tar.ExitCode);
+            Assert.Equal(samples!.AsArray().SelectMany(s => s!["members"]!.AsArray().Select(m => m!["name"]!.GetValue<string>())), listed);
+        }
     }
 
     private static readonly int WebDatasetFolderLength = "webdataset/".Length;
