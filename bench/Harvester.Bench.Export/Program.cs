@@ -92,22 +92,23 @@ try
         Reset(outputs);
         var imageFolder = await exporter.ExportAsync(new ExportRequest { OutputDirectory = Path.Combine(outputs, "imagefolder"), Formats = ExportFormats.ImageFolder }, CancellationToken.None);
         Add("export imagefolder (whole command)", imageFolder.Elapsed.TotalSeconds);
-        Add("export imagefolder (links only)", imageFolder.WriteTimes["imagefolder"].TotalSeconds);
+        Add("export imagefolder (links only)", imageFolder.Timings["imagefolder"].TotalSeconds);
+        Console.WriteLine("  imagefolder phases: " + string.Join(", ", imageFolder.Timings.Select(t => string.Create(inv, $"{t.Key} {t.Value.TotalSeconds:F2} s"))));
         Reset(outputs);
         Add("cp -al", await RunAsync("cp", "-al", blobs.Root, Path.Combine(outputs, "cp")));
 
         Reset(outputs);
         var webDataset = await exporter.ExportAsync(new ExportRequest { OutputDirectory = Path.Combine(outputs, "webdataset"), Formats = ExportFormats.WebDataset }, CancellationToken.None);
         Add("export webdataset (whole command)", webDataset.Elapsed.TotalSeconds);
-        Add("export webdataset (shards only)", webDataset.WriteTimes["webdataset"].TotalSeconds);
+        Add("export webdataset (shards only)", webDataset.Timings["webdataset"].TotalSeconds);
         Reset(outputs);
         Add("tar -cf", await RunAsync("tar", "-cf", Path.Combine(outputs, "blobs.tar"), "-C", blobs.Root, "."));
 
         Reset(outputs);
         var parquet = await exporter.ExportAsync(new ExportRequest { OutputDirectory = Path.Combine(outputs, "parquet"), Formats = ExportFormats.Parquet }, CancellationToken.None);
         Add("export parquet (whole command)", parquet.Elapsed.TotalSeconds);
-        Add("export parquet (files only)", parquet.WriteTimes["parquet"].TotalSeconds);
-        Add("parquet MB/s", parquet.ParquetImageBytes / 1e6 / parquet.WriteTimes["parquet"].TotalSeconds);
+        Add("export parquet (files only)", parquet.Timings["parquet"].TotalSeconds);
+        Add("parquet MB/s", parquet.ParquetImageBytes / 1e6 / parquet.Timings["parquet"].TotalSeconds);
         Console.WriteLine($"  run {run}: " + string.Join(", ", results.Select(r => string.Create(inv, $"{r.Key} {r.Value[^1]:F2}"))));
         if (run == runs)
         {

@@ -57,10 +57,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
             if (formats.HasFlag(ExportFormats.WebDataset))
             {
                 var clock = Stopwatch.StartNew();
-                foreach (var split in splits)
-                {
-                    outputs.AddRange(await Task.Run(() => WebDatasetWriter.Write(staging, bySplit[split], Blob, time, ct), ct));
-                }
+                outputs.AddRange(await WebDatasetWriter.WriteAsync(staging, [.. splits.SelectMany(s => bySplit[s])], Blob, time, ct));
 
                 times["webdataset"] = clock.Elapsed;
             }
@@ -79,6 +76,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
                 times["parquet"] = clock.Elapsed;
             }
 
+            var manifestClock = Stopwatch.StartNew();
             var splitIndex = splits.Select((s, i) => (s, i)).ToDictionary(p => p.s, p => p.i, StringComparer.Ordinal);
             var manifest = new StringBuilder(Manifest.Header(), 64 + rows.Count * 300);
             foreach (var row in rows.OrderBy(r => splitIndex[r.Split]).ThenBy(r => r.LabelIndex).ThenBy(r => r.Image.Sha256, StringComparer.Ordinal))
@@ -89,6 +87,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
             var utf8 = new UTF8Encoding(false);
             await File.WriteAllTextAsync(Path.Combine(staging, Manifest.FileName), manifest.ToString(), utf8, ct);
             await File.WriteAllTextAsync(Path.Combine(staging, ClassIndex.FileName), classes.ToJson(), utf8, ct);
+            times["manifest"] = manifestClock.Elapsed;
             var written = new WrittenDataset(placer.Placement, outputs, times, parquetBytes);
             await File.WriteAllTextAsync(Path.Combine(staging, ExportService.SummaryFile), summary(written), utf8, ct);
 

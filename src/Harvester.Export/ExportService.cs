@@ -92,8 +92,8 @@ public sealed record ExportResult(
     /// <summary>WebDataset shards and Parquet files, relative to <see cref="Directory"/>.</summary>
     public IReadOnlyList<string> Outputs { get; init; } = [];
 
-    /// <summary>Time spent writing each format, and the image bytes written into Parquet files.</summary>
-    public IReadOnlyDictionary<string, TimeSpan> WriteTimes { get; init; } = new Dictionary<string, TimeSpan>();
+    /// <summary>Time per phase: query, blobs (which exist), group, plan, each format written, manifest.</summary>
+    public IReadOnlyDictionary<string, TimeSpan> Timings { get; init; } = new Dictionary<string, TimeSpan>();
 
     public long ParquetImageBytes { get; init; }
 }
@@ -145,9 +145,20 @@ public sealed class ExportService(
         var plan = Validate(request);
         CheckOutput(plan.Output, request.Force);
 
+        var timings = new Dictionary<string, TimeSpan>();
+        var phase = Stopwatch.StartNew();
+        void Phase(string name)
+        {
+            timings[name] = phase.Elapsed;
+            phase.Restart();
+        }
+
         var clusters = plan.Label == ExportLabel.Cluster ? await ClusterLabelsAsync(request.ClusterRun!.Value, ct) : null;
         var all = await store.ImagesAsync(request.Scope, ct);
-        var present = all.Where(r => blobs.Exists(r.Sha256)).ToList();
+        Phase("query");
+
+        // One stat per image; spread over the cores, in input order.
+        var present = all.AsParallel().AsOrdered().WithCancellation(ct).Where(r => blobs.Exists(r.Sha256)).ToList();
         var missing = all.Count - present.Count;
         if (missing > 0)
         {
@@ -168,6 +179,7 @@ public sealed class ExportService(
             throw new HarvesterException($"Scope '{request.Scope}' has no accepted images to export{(missing > 0 ? $" ({missing} have no blob in the store)" : "")}: crawl and curate first, or widen --scope.");
         }
 
+        Phase("blobs");
         var index = rows.Select((r, i) => (r.Id, i)).ToDictionary(p => p.Id, p => p.i);
         var sets = new UnionFind(rows.Count);
         await JoinBySourceAndDuplicatesAsync(rows, index, sets, plan.GroupBy, ct);
@@ -202,6 +214,7 @@ public sealed class ExportService(
             groups.Add(new SplitGroup(members[g].Count, keys[g], histogram));
         }
 
+        Phase("group");
         var split = SplitPlanner.Plan(groups, classes.Count, plan.Splits, plan.Seed);
         var splitOf = groupOf.Select(g => split.SplitOfGroup[g]).ToArray();
         var shortfalls = split.Shortfalls.Select(s => Coverage(s, classes, plan.Splits)).ToList();
@@ -233,6 +246,7 @@ public sealed class ExportService(
         }).ToList();
 
         var manifest = BuildRows(plan, rows, labels, classes, splitOf, groupOf);
+        Phase("plan");
         var createdAt = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
         var written = await new DatasetWriter(plan.Output, request.Force, blobs, plan.Files, CheckOutput).WriteAsync(
             manifest, classes, plan.Splits.Select(s => s.Name).ToList(), plan.Formats, plan.WritesFiles, plan.ParquetImages, createdAt,
@@ -248,7 +262,7 @@ public sealed class ExportService(
             Formats = plan.Formats,
             Files = written.Files,
             Outputs = written.Outputs,
-            WriteTimes = written.Times,
+            Timings = timings.Concat(written.Times).ToDictionary(),
             ParquetImageBytes = written.ParquetImageBytes,
         };
     }

@@ -20,68 +20,70 @@ internal static class WebDatasetWriter
         Folder + "/" + split + "-" + (position / shardSize).ToString("D6", CultureInfo.InvariantCulture) + ".tar";
 
     /// <summary>
-    /// Writes the split's samples (already in shard order, <see cref="ManifestRow.Shard"/> set) and returns the shard
-    /// files written. Synchronous on purpose: one sequential reader and writer per shard, with no per-file async state,
-    /// is what keeps pace with tar.
+    /// Writes every shard (samples grouped by split, each split in shard order, <see cref="ManifestRow.Shard"/> set) and
+    /// returns the shard files written. Shards are independent files, so they are written side by side, one per core;
+    /// within a shard, one sequential reader and writer with no per-file async state keeps pace with tar.
     /// </summary>
-    public static List<string> Write(string root, IReadOnlyList<ManifestRow> samples, Func<ManifestRow, string> blobPath, DateTimeOffset time, CancellationToken ct)
+    public static async Task<List<string>> WriteAsync(
+        string root, IReadOnlyList<ManifestRow> samples, Func<ManifestRow, string> blobPath, DateTimeOffset time, CancellationToken ct)
     {
-        var shards = new List<string>();
-        UstarWriter? tar = null;
+        var shards = samples.GroupBy(s => s.Shard!, StringComparer.Ordinal).Select(g => (Name: g.Key, Samples: g.ToList())).ToList();
+        foreach (var folder in shards.Select(s => Path.GetDirectoryName(Path.Combine(root, s.Name))!).Distinct())
+        {
+            Directory.CreateDirectory(folder);
+        }
+
+        await Parallel.ForEachAsync(
+            shards,
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
+            (shard, token) =>
+            {
+                WriteShard(Path.Combine(root, shard.Name), shard.Samples, blobPath, time, token);
+                return ValueTask.CompletedTask;
+            });
+        return [.. shards.Select(s => s.Name)];
+    }
+
+    private static void WriteShard(string path, List<ManifestRow> samples, Func<ManifestRow, string> blobPath, DateTimeOffset time, CancellationToken ct)
+    {
+        using var tar = new UstarWriter(path, time);
         var json = new ArrayBufferWriter<byte>(1024);
         var image = new byte[1 << 20];
         Span<byte> cls = stackalloc byte[11];
-        try
+        foreach (var sample in samples)
         {
-            foreach (var sample in samples)
+            ct.ThrowIfCancellationRequested();
+            using (var handle = File.OpenHandle(blobPath(sample), FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
             {
-                ct.ThrowIfCancellationRequested();
-                if (shards.Count == 0 || shards[^1] != sample.Shard)
+                var length = checked((int)RandomAccess.GetLength(handle));
+                if (length > image.Length)
                 {
-                    tar?.Dispose();
-                    tar = null;
-                    shards.Add(sample.Shard!);
-                    var path = Path.Combine(root, sample.Shard!);
-                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    tar = new UstarWriter(path, time);
+                    image = new byte[length];
                 }
 
-                using (var handle = File.OpenHandle(blobPath(sample), FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan))
+                var read = 0;
+                while (read < length)
                 {
-                    var length = checked((int)RandomAccess.GetLength(handle));
-                    if (length > image.Length)
-                    {
-                        image = new byte[length];
-                    }
-
-                    var read = 0;
-                    while (read < length)
-                    {
-                        var n = RandomAccess.Read(handle, image.AsSpan(read, length - read), read);
-                        read += n > 0 ? n : throw new IOException($"Blob {sample.Key} ended after {read} of {length} bytes.");
-                    }
-
-                    tar!.Add(sample.Key + sample.Extension, image.AsSpan(0, length));
+                    var n = RandomAccess.Read(handle, image.AsSpan(read, length - read), read);
+                    read += n > 0 ? n : throw new IOException($"Blob {sample.Key} ended after {read} of {length} bytes.");
                 }
 
-                json.ResetWrittenCount();
-                using (var w = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-                {
-                    Manifest.WriteJson(w, sample);
-                }
-
-                tar.Add(sample.Key + ".json", json.WrittenSpan);
-                sample.LabelIndex.TryFormat(cls, out var digits, provider: CultureInfo.InvariantCulture);
-                tar.Add(sample.Key + ".cls", cls[..digits]);
+                tar.Add(sample.Key + sample.Extension, image.AsSpan(0, length));
             }
-        }
-        finally
-        {
-            tar?.Dispose();
-        }
 
-        return shards;
+            json.ResetWrittenCount();
+            using (var w = new Utf8JsonWriter(json, JsonOptions))
+            {
+                Manifest.WriteJson(w, sample);
+            }
+
+            tar.Add(sample.Key + ".json", json.WrittenSpan);
+            sample.LabelIndex.TryFormat(cls, out var digits, provider: CultureInfo.InvariantCulture);
+            tar.Add(sample.Key + ".cls", cls[..digits]);
+        }
     }
+
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
     /// A minimal POSIX ustar writer: a 512-byte header per regular file, the data padded to 512 bytes, two zero blocks
