@@ -36,7 +36,8 @@ internal static class ExportCommand
             command.Options.Add(o);
         }
 
-        command.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
+        // Arguments are checked before the host (and the database) starts, so a bad value costs nothing.
+        command.SetAction((pr, ct) => Cli.Guard(() =>
         {
             var request = new ExportRequest
             {
@@ -58,9 +59,13 @@ internal static class ExportCommand
                 Files = pr.GetValue(Copy) ? ExportFiles.Copy : null,
                 RequireEveryLabel = pr.GetValue(RequireEveryLabel) ? true : null,
             };
-            var result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct);
-            Print(result);
-            return 0;
+            SplitPlanner.ParseSplits(request.Splits ?? "train=1");
+            return Cli.InHost(pr, ct, async services =>
+            {
+                var result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct);
+                Print(result);
+                return 0;
+            });
         }));
         return command;
     }
