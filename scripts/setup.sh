@@ -62,6 +62,25 @@ for p in "${extract[@]}"; do
   $SUDO rm -rf "$corpus_root/$p" && $SUDO mv "$corpus_root/$p.tmp" "$corpus_root/$p"
   rm -rf "$tmp"
 done
+# Export tests read exports with the clients training code uses (tests/Harvester.Export.Tests): Debian's torchvision,
+# scikit-learn and Python's tarfile, and hyparquet from npm (tests/Harvester.Export.Tests/clients/package-lock.json).
+# Pinned to Debian 12's versions; a machine with other versions says so here rather than in a failing test.
+export_clients=(python3-torchvision=0.14.1-2 python3-torch=1.13.1+dfsg-4 python3-sklearn=1.2.1+dfsg-1)
+export_missing=()
+for pin in "${export_clients[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status} ${Version}' "${pin%%=*}" 2>/dev/null)" != "install ok installed ${pin#*=}" ]; then export_missing+=("$pin"); fi
+done
+if [ "${#export_missing[@]}" -gt 0 ]; then
+  apt_update_once
+  log "installing export test clients: ${export_missing[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${export_missing[@]}" >/dev/null
+fi
+clients="$here/tests/Harvester.Export.Tests/clients"
+if [ ! -f "$clients/node_modules/.package-lock.json" ] || ! cmp -s "$clients/package-lock.json" "$state/export-clients.lock"; then
+  log "npm ci (export test clients)"
+  (cd "$clients" && npm ci --silent --no-audit --no-fund >/dev/null)
+  cp "$clients/package-lock.json" "$state/export-clients.lock"
+fi
 
 # pgvector: Debian 12 ships no binary, so build Debian trixie's source package against the local server headers.
 pg_bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"

@@ -143,7 +143,7 @@ public sealed class ReportAndRatingTests(PostgresFixture fixture) : IAsyncLifeti
     public async Task A_rating_given_in_the_browser_is_stored_and_bad_or_cross_site_ratings_are_refused()
     {
         var run = await SeedAsync();
-        var clusters = new ClusterStore(_db);
+        var clusters = new ClusterStore(_db, new DuplicateGroups(_blobs));
         await using var server = new DashboardServer(new PipelineStatus(_db, Options.Create(_storage)), Options.Create(new DashboardOptions { Urls = "http://127.0.0.1:0" }),
             Options.Create(_storage), new RatingEndpoints(clusters, _blobs, Options.Create(_storage)));
         await server.StartAsync(CancellationToken.None);

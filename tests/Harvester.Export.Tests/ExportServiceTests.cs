@@ -136,13 +136,7 @@ public sealed class ExportServiceTests(PostgresFixture fixture) : IAsyncLifetime
         return Convert.ToDouble(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
-    private static List<Dictionary<string, string>> ReadManifest(string path)
-    {
-        var lines = File.ReadAllLines(path);
-        var header = lines[0].Split(',');
-        // The test data has no commas or quotes in its fields, so a plain split reads it.
-        return lines.Skip(1).Select(l => header.Zip(l.Split(',')).ToDictionary(p => p.First, p => p.Second)).ToList();
-    }
+    private static List<Dictionary<string, string>> ReadManifest(string path) => CsvFile.Read(path);
 
     [Fact]
     public async Task Places_shared_photos_and_near_copies_never_straddle_splits()

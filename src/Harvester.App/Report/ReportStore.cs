@@ -240,11 +240,14 @@ public sealed class ReportStore(NpgsqlConnection conn, NpgsqlTransaction tx)
     public async Task<RegisteredModel?> MainModelAsync(CancellationToken ct)
     {
         await using var r = await ReaderAsync("""
-            SELECT m.id, m.name, m.version, m.manifest_sha256, m.dimension, m.vector_type FROM embedding_models m
+            SELECT m.id, m.name, m.version, m.manifest_sha256, m.dimension, m.vector_type, m.near_copy_cosine FROM embedding_models m
             WHERE EXISTS (SELECT 1 FROM embeddings e WHERE e.model_id = m.id)
             ORDER BY (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) DESC, m.id DESC LIMIT 1
             """, ct);
-        return await r.ReadAsync(ct) ? new RegisteredModel(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5)) : null;
+        return await r.ReadAsync(ct)
+            ? new RegisteredModel(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
+                new CosineThresholds(NearCopy: r.IsDBNull(6) ? null : r.GetDouble(6)))
+            : null;
     }
 
     private static ReportImage Image(NpgsqlDataReader r) => new(

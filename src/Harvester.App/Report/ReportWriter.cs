@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Harvester.Core;
 using Harvester.Data;
+using Harvester.Export;
 
 namespace Harvester.App.Report;
 
@@ -25,7 +26,7 @@ public sealed class ReportWriter(HarvesterDatabase database, BlobStore blobs)
     private Thumbnails? _thumbs;
     private string _root = "";
 
-    public sealed record Settings(string OutputDirectory, string OutputRoot, int HammingRadius, double NearCopyCosine, long? Run, string? DashboardUrl);
+    public sealed record Settings(string OutputDirectory, string OutputRoot, int HammingRadius, double? NearCopyCosine, long? Run, string? DashboardUrl);
 
     public async Task<ReportResult> WriteAsync(Settings settings, CancellationToken ct)
     {
@@ -243,8 +244,10 @@ public sealed class ReportWriter(HarvesterDatabase database, BlobStore blobs)
         await PairsAsync(h, hash, ct);
         if (await store.MainModelAsync(ct) is { } model)
         {
-            var vector = await store.VectorNearMissesAsync(model, settings.NearCopyCosine, 0.05, 16, ct);
-            h.Append(CultureInfo.InvariantCulture, $"<h3>Just below the near-copy cosine ({N(settings.NearCopyCosine)}, {E(model.Label)})</h3>");
+            // The configured cosine if one is set, else the model's own near-copy threshold (each model spreads its vectors differently).
+            var cosine = settings.NearCopyCosine ?? model.Cosine.NearCopy ?? ExportOptions.FallbackNearDuplicateCosine;
+            var vector = await store.VectorNearMissesAsync(model, cosine, 0.05, 16, ct);
+            h.Append(CultureInfo.InvariantCulture, $"<h3>Just below the near-copy cosine ({N(cosine)}, {E(model.Label)})</h3>");
             await PairsAsync(h, vector, ct);
         }
 
