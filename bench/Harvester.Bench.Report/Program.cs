@@ -31,14 +31,24 @@ try
     var photos = PhotoCorpus.All();
     var shas = new string[n];
     var sizes = new int[n];
+    var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
     // Distinct blobs from real photos: each corpus tile at a few sizes and JPEG qualities, so no two share a SHA-256.
     await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, ct) =>
     {
         var photo = photos[i % photos.Count];
         var variant = i / photos.Count;
-        var bytes = PhotoCorpus.RenderJpeg(photo, maxSide: 480 + (variant % 40) * 4, quality: 70 + (variant / 40 % 25));
-        shas[i] = await blobs.PutAsync(bytes, ct);
-        sizes[i] = bytes.Length;
+        // The corpus keeps identical tiles from different packages (hard cases); a lower quality makes them distinct blobs.
+        for (var quality = 70 + (variant / 40 % 25); ; quality--)
+        {
+            var bytes = PhotoCorpus.RenderJpeg(photo, maxSide: 480 + (variant % 40) * 4, quality: quality);
+            var sha = await blobs.PutAsync(bytes, ct);
+            if (seen.TryAdd(sha, 0))
+            {
+                shas[i] = sha;
+                sizes[i] = bytes.Length;
+                break;
+            }
+        }
     });
 
     await using (var conn = await db.DataSource.OpenConnectionAsync())
@@ -53,7 +63,8 @@ try
             await setup.ExecuteNonQueryAsync();
         }
 
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, place_id, width, height, format, reject_reasons, scores) FROM STDIN (FORMAT BINARY)"))
+        var hashes = new Random(16);
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, place_id, width, height, format, reject_reasons, scores, phash) FROM STDIN (FORMAT BINARY)"))
         {
             for (var i = 0; i < n; i++)
             {
@@ -70,6 +81,9 @@ try
                 var reason = (i / 10 % 4) switch { 0 => ("blurry", "sharpness", 12.5, 40.0), 1 => ("too_small", "min_side", 180.0, 256.0), 2 => ("text_heavy", "text_area", 0.41, 0.25), _ => ("face", "faces", 2.0, 0.0) };
                 await copy.WriteAsync(status == "rejected" ? $$"""[{"reason":"{{reason.Item1}}","score":{{reason.Item3.ToString(CultureInfo.InvariantCulture)}},"threshold":{{reason.Item4.ToString(CultureInfo.InvariantCulture)}}}]""" : (object)DBNull.Value, NpgsqlTypes.NpgsqlDbType.Jsonb);
                 await copy.WriteAsync($$"""{"sharpness":{{(40 + i % 200).ToString(CultureInfo.InvariantCulture)}}}""", NpgsqlTypes.NpgsqlDbType.Jsonb);
+                var hash = new byte[8];
+                hashes.NextBytes(hash);
+                await copy.WriteAsync(new System.Collections.BitArray(hash), NpgsqlTypes.NpgsqlDbType.Bit);
             }
 
             await copy.CompleteAsync();
@@ -77,13 +91,12 @@ try
 
         await using (var rest = new NpgsqlCommand("""
             INSERT INTO image_sightings (image_id, site_id, place_id, source_url) SELECT id, 1, place_id, source_url FROM images;
-            UPDATE images SET phash = ((floor(random() * 4294967296)::bigint << 32) | floor(random() * 4294967296)::bigint)::bit(64);
             -- Duplicate groups of three: each duplicate with the accepted image before it as the kept one.
             INSERT INTO duplicate_groups (kind, kept_image_id, size, keep_reason)
             SELECT 'perceptual_hash', id - 1, 2, 'larger resolution' FROM images WHERE status = 'duplicate';
             UPDATE images i SET duplicate_group_id = g.id, duplicate_of_id = g.kept_image_id FROM duplicate_groups g WHERE g.kept_image_id = i.id - 1 AND i.status = 'duplicate';
             UPDATE images i SET duplicate_group_id = g.id FROM duplicate_groups g WHERE g.kept_image_id = i.id;
-            """, conn))
+            """, conn) { CommandTimeout = 0 })
         {
             await rest.ExecuteNonQueryAsync();
         }
@@ -125,7 +138,7 @@ try
             SELECT a.run_id, a.cluster_index, (SELECT avg(e.embedding) FROM embeddings e JOIN cluster_assignments b ON b.image_id = e.image_id WHERE b.run_id = a.run_id AND b.cluster_index = a.cluster_index), count(*)
             FROM cluster_assignments a GROUP BY a.run_id, a.cluster_index;
             ANALYZE;
-            """, conn))
+            """, conn) { CommandTimeout = 0 })
         {
             await clusters.ExecuteNonQueryAsync();
         }
