@@ -21,6 +21,7 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
     public DbSet<ClusterCentroid> ClusterCentroids => Set<ClusterCentroid>();
     public DbSet<ClusterAssignment> ClusterAssignments => Set<ClusterAssignment>();
     public DbSet<WorkLease> WorkLeases => Set<WorkLease>();
+    public DbSet<WorkerProcess> Workers => Set<WorkerProcess>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -174,6 +175,13 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
         {
             e.HasKey(x => new { x.Stage, x.ItemId });
             e.HasIndex(x => x.LeaseUntil);
+        });
+
+        modelBuilder.Entity<WorkerProcess>(e =>
+        {
+            e.ToTable("workers");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.LastBeatAt);
         });
     }
 }
