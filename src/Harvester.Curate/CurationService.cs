@@ -100,9 +100,11 @@ public sealed class CurationService(
         return result;
     }
 
-    /// <summary>Runs batches until no fetched image is left to claim; returns the totals.</summary>
-    public Task<CurationBatchResult> RunUntilDoneAsync(int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null) =>
-        StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report);
+    /// <summary>Runs batches until no fetched image is left to claim; returns the totals. <paramref name="totals"/> gets images done of all claimable.</summary>
+    public Task<CurationBatchResult> RunUntilDoneAsync(
+        int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null, IProgress<StageProgress>? totals = null) =>
+        StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report,
+            totals is null ? null : new DrainProgress(Stage, token => StageLeases.CountClaimableAsync(database.DataSource, Stage, CurateStore.Candidates, token), totals));
 
     private async Task<ImageAnalysis> AnalyzeAsync(CurateStore.Row row, CancellationToken ct)
     {

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -110,7 +111,8 @@ public sealed class ExportService(
         string? Neighbourhood,
         ulong? PHash);
 
-    public async Task<ExportResult> ExportAsync(ExportRequest request, CancellationToken ct)
+    /// <param name="progress">Gets images written of all to write.</param>
+    public async Task<ExportResult> ExportAsync(ExportRequest request, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         var o = options.Value;
@@ -245,7 +247,7 @@ public sealed class ExportService(
                 ["leakage"] = JsonSerializer.SerializeToNode(leakage, JsonOptions),
             };
             await File.WriteAllTextAsync(Path.Combine(staging, SummaryFile), summary.ToJsonString(JsonOptions), ct);
-        }, ct);
+        }, ct, progress);
 
         Log.Exported(logger, rows.Count, groups.Count, output);
         return new ExportResult(output, Path.Combine(output, ManifestFile), rows.Count, groups.Count, missing, model, cosine, nearPairs, summaries, leakage, clock.Elapsed);
@@ -519,8 +521,9 @@ public sealed class ExportService(
 
     private async Task WriteAsync(
         string output, bool force, List<Row> rows, int[] splitOf, int[] groupOf, string[] labels, IReadOnlyList<SplitSpec> splits,
-        Func<string, Task> writeSummary, CancellationToken ct)
+        Func<string, Task> writeSummary, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
+        var written = new ProgressCounter(progress, "export", rows.Count, "images");
         var parent = Path.GetDirectoryName(output) ?? ".";
         Directory.CreateDirectory(parent);
         var staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".partial-" + Guid.NewGuid().ToString("N")[..8]);
@@ -537,6 +540,7 @@ public sealed class ExportService(
                 var target = Path.Combine(staging, relative);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Copy(blobs.PathFor(row.Sha256), target);
+                written.Add();
                 Csv(manifest, relative.Replace(Path.DirectorySeparatorChar, '/'), splits[splitOf[i]].Name, labels[i], groupOf[i].ToString(CultureInfo.InvariantCulture),
                     row.Id.ToString(CultureInfo.InvariantCulture), row.Sha256, Num(row.Width), Num(row.Height), row.Format, row.Quality?.ToString("0.####", CultureInfo.InvariantCulture),
                     row.Site, row.PlaceName, row.ProductName, row.Category, row.Neighbourhood, row.SourceUrl);

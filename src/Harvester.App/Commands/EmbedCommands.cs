@@ -31,12 +31,12 @@ internal static class EmbedCommands
             var size = Cli.AtLeast(pr, batch, options.ClaimBatch);
             var model = pr.GetValue(Model);
             var clock = Stopwatch.StartNew();
-            var so = new { Embedded = 0, Failed = 0 };
-            var total = await service.RunUntilDoneAsync(model, size, ct, r =>
+            EmbedResult total;
+            await using (var progress = Cli.StartProgress(services))
             {
-                so = new { Embedded = so.Embedded + r.Embedded, Failed = so.Failed + r.Failed };
-                Console.WriteLine($"[embed] {r.Model}: +{r.Embedded} ({so.Embedded} so far, {so.Failed} failed)");
-            });
+                total = await service.RunUntilDoneAsync(model, size, ct, totals: progress);
+            }
+
             var (name, embedded, failed) = (total.Model.Length > 0 ? total.Model : model ?? options.Model, total.Embedded, total.Failed);
             var (decode, inference, write) = (total.ReadAndDecode, total.Inference, total.Write);
             var seconds = clock.Elapsed.TotalSeconds;

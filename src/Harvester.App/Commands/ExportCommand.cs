@@ -44,7 +44,12 @@ internal static class ExportCommand
                 Seed = pr.GetValue(Seed),
                 Force = pr.GetValue(Force),
             };
-            var result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct);
+            ExportResult result;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct, progress);
+            }
+
             Print(result);
             return 0;
         }));
