@@ -25,6 +25,8 @@ internal static class Cli
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // Before any host exists, so that log lines can be routed above a progress bar while one is on.
+        Progress.ConsoleSwitch.Install();
         var root = new RootCommand("Harvester: builds image datasets from the web (crawl → curate → embed → cluster → export).");
         root.Options.Add(ConfigOption);
         root.Options.Add(VerboseOption);

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using System.Text.RegularExpressions;
 using Harvester.Core.Stages;
 using Spectre.Console;
@@ -140,12 +139,10 @@ internal sealed partial class ConsoleProgress : IProgress<StageProgress>, IAsync
     /// </summary>
     private async Task BarLoopAsync()
     {
-        var stdout = Console.Out;
-        var stderr = Console.Error;
+        var stderr = ConsoleSwitch.RealError;
         var queue = new ConcurrentQueue<string>();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
-        Console.SetOut(new QueueWriter(queue));
-        Console.SetError(new QueueWriter(queue));
+        ConsoleSwitch.Divert(queue);
         var counts = new CountsColumn();
         try
         {
@@ -161,7 +158,10 @@ internal sealed partial class ConsoleProgress : IProgress<StageProgress>, IAsync
                     {
                         while (queue.TryDequeue(out var text))
                         {
-                            console.Write(new Text(Ansi().Replace(text, "")));
+                            // One Text per line, without its newline: Spectre then wraps it to the terminal's width itself
+                            // and knows how many rows it took when it redraws the bars below.
+                            console.Write(new Text(Ansi().Replace(text, "").TrimEnd('\n', '\r')) { Overflow = Overflow.Fold });
+                            console.WriteLine();
                         }
 
                         string[] stages;
@@ -217,8 +217,7 @@ internal sealed partial class ConsoleProgress : IProgress<StageProgress>, IAsync
         }
         finally
         {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
+            ConsoleSwitch.Restore();
             while (queue.TryDequeue(out var text))
             {
                 await stderr.WriteAsync(text);
@@ -254,34 +253,5 @@ internal sealed partial class ConsoleProgress : IProgress<StageProgress>, IAsync
 
         public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
             new Text(_text.TryGetValue(task.Id, out var t) ? t : "");
-    }
-
-    /// <summary>Collects console writes as whole lines for the bar loop to print above the bars.</summary>
-    private sealed class QueueWriter(ConcurrentQueue<string> queue) : TextWriter
-    {
-        private readonly StringBuilder _line = new();
-
-        public override Encoding Encoding => Encoding.UTF8;
-
-        public override void Write(char value)
-        {
-            lock (_line)
-            {
-                _line.Append(value);
-                if (value == '\n')
-                {
-                    queue.Enqueue(_line.ToString());
-                    _line.Clear();
-                }
-            }
-        }
-
-        public override void Write(string? value)
-        {
-            foreach (var c in value ?? "")
-            {
-                Write(c);
-            }
-        }
     }
 }
