@@ -31,8 +31,12 @@ internal sealed class ProgressMeter(string stage, TimeProvider time)
             _samples.Clear();
         }
 
+        if (p != Last)
+        {
+            Version++;
+        }
+
         Last = p;
-        Version++;
         _samples.Enqueue((now, p.Done));
         while (_samples.Count > 2 && time.GetElapsedTime(_samples.Peek().At, now) > Window)
         {
@@ -47,6 +51,13 @@ internal sealed class ProgressMeter(string stage, TimeProvider time)
     {
         get
         {
+            if (Last.Finished)
+            {
+                // A finished stage: its average over the run, rather than a window that has gone quiet.
+                var all = Elapsed.TotalSeconds;
+                return all < 0.2 ? null : Last.Done / all;
+            }
+
             if (_samples.Count < 2)
             {
                 return null;
