@@ -104,7 +104,7 @@ public sealed class CurationService(
     public Task<CurationBatchResult> RunUntilDoneAsync(
         int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null, IProgress<StageProgress>? totals = null) =>
         StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report,
-            totals is null ? null : new DrainProgress(Stage, token => StageLeases.CountClaimableAsync(database.DataSource, Stage, CurateStore.Candidates, token), totals));
+            totals is null ? null : new DrainProgress(Stage, token => StageLeases.CountClaimableAsync(database.DataSource, Stage, CurateStore.Candidates, token), totals, "images"));
 
     private async Task<ImageAnalysis> AnalyzeAsync(CurateStore.Row row, CancellationToken ct)
     {

@@ -66,7 +66,7 @@ public sealed class EmbedService(
     /// <summary>Passes until nothing is left to claim for <paramref name="model"/>; the totals. <paramref name="totals"/> gets images done of all claimable.</summary>
     public Task<EmbedResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct, Action<EmbedResult>? progress = null, IProgress<StageProgress>? totals = null) =>
         StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct, progress,
-            totals is null ? null : new DrainProgress(Stage, token => CountClaimableAsync(model, token), totals));
+            totals is null ? null : new DrainProgress(Stage, token => CountClaimableAsync(model, token), totals, "images"));
 
     private async Task<long> CountClaimableAsync(string? model, CancellationToken ct)
     {

@@ -8,7 +8,7 @@ namespace Harvester.Data.Stages;
 /// What a drain reports progress as: the stage's name, how to count what is still claimable (asked before the first
 /// pass and after each one, so work that turns up meanwhile raises the total) and where to report.
 /// </summary>
-public sealed record DrainProgress(string Stage, Func<CancellationToken, Task<long>> Remaining, IProgress<StageProgress> Sink);
+public sealed record DrainProgress(string Stage, Func<CancellationToken, Task<long>> Remaining, IProgress<StageProgress> Sink, string Unit = "items");
 
 /// <summary>Runs a stage from a command: passes until one claims nothing, adding up what they did.</summary>
 public static class StageRunner
@@ -27,7 +27,7 @@ public static class StageRunner
         long done = 0;
         if (totals is not null)
         {
-            totals.Sink.Report(new StageProgress(totals.Stage, 0, await totals.Remaining(ct)));
+            totals.Sink.Report(new StageProgress(totals.Stage, 0, await totals.Remaining(ct), totals.Unit));
         }
 
         while (true)
@@ -38,7 +38,7 @@ public static class StageRunner
             {
                 if (totals is not null)
                 {
-                    totals.Sink.Report(new StageProgress(totals.Stage, done, done));
+                    totals.Sink.Report(new StageProgress(totals.Stage, done, done, totals.Unit));
                 }
 
                 return total;
@@ -49,7 +49,7 @@ public static class StageRunner
             done += batch.Claimed;
             if (totals is not null)
             {
-                totals.Sink.Report(new StageProgress(totals.Stage, done, done + await totals.Remaining(ct)));
+                totals.Sink.Report(new StageProgress(totals.Stage, done, done + await totals.Remaining(ct), totals.Unit));
             }
         }
     }
