@@ -38,8 +38,11 @@ public sealed class PipelineSeries(HarvesterDatabase database)
         // Buckets aligned on the bucket width, the last one holding now.
         DateTimeOffset now;
         await using (var clock = new NpgsqlCommand("SELECT now()", conn, tx))
+        await using (var r = await clock.ExecuteReaderAsync(ct))
         {
-            now = (DateTimeOffset)(await clock.ExecuteScalarAsync(ct))!;
+            // Read as DateTimeOffset explicitly: a timestamptz comes back as a UTC DateTime otherwise.
+            await r.ReadAsync(ct);
+            now = r.GetFieldValue<DateTimeOffset>(0);
         }
 
         var lastStart = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % bucket.Ticks), TimeSpan.Zero);
