@@ -100,14 +100,16 @@ public static class DashboardPage
         Section(h, "Crawl jobs", s.Jobs, "No crawl jobs yet (<code>harvester crawl</code>).",
             ["id", "site", "name", "status", "pages", "places", "products", "photos found", "stored", "failed items", "started", "took"],
             j => $"<td class=\"n\">{j.Id}</td><td>{E(j.Site)}</td><td>{E(j.Name)}</td>" +
-                 $"<td class=\"{j.Status switch { "failed" => "bad", "completed" => "ok", _ => "" }}\" title=\"{E(j.Error)}\">{E(j.Status)}</td>" +
-                 string.Concat(new long[] { j.PagesVisited, j.Places, j.Products, j.PhotosFound, j.PhotosStored, j.Failures }.Select(v => $"<td class=\"n\">{N(v)}</td>")) +
+                 $"<td class=\"{j.Status switch { "failed" => "bad", "completed" => "ok", _ => "" }}\" title=\"{E(j.Error)}\" data-field=\"status\">{E(j.Status)}</td>" +
+                 // data-field/data-value let scripts and tests read a job's counters without parsing formatted numbers.
+                 string.Concat(new (string Field, long Value)[] { ("pages", j.PagesVisited), ("places", j.Places), ("products", j.Products), ("photos-found", j.PhotosFound), ("stored", j.PhotosStored), ("failures", j.Failures) }
+                     .Select(v => $"<td class=\"n\" data-field=\"{v.Field}\" data-value=\"{v.Value}\">{N(v.Value)}</td>")) +
                  $"<td>{T(j.StartedAt)}</td><td class=\"n\">{Duration(j.StartedAt, j.FinishedAt, s.At)}</td>");
         Section(h, "Crawl frontier", s.Frontier, "Empty.", ["state", "count"], c => $"<td>{E(c.Key)}</td><td class=\"n\">{N(c.Count)}</td>");
         Section(h, "Why photos were rejected", s.RejectReasons, "No rejections.", ["reason", "count"], c => $"<td>{E(c.Key)}</td><td class=\"n\">{N(c.Count)}</td>");
         Section(h, "Stage work in flight", s.Leases, "No leases held: every stage is idle or finished.",
             ["stage", "leased now", "of which orphaned", "lease expired", "most attempts"],
-            l => $"<td>{E(l.Stage)}</td><td class=\"n\">{N(l.InFlight)}</td><td class=\"n{(l.Orphaned > 0 ? " bad" : "")}\">{N(l.Orphaned)}</td>" +
+            l => $"<td data-field=\"stage\">{E(l.Stage)}</td><td class=\"n\">{N(l.InFlight)}</td><td class=\"n{(l.Orphaned > 0 ? " bad" : "")}\" data-field=\"orphaned\" data-value=\"{l.Orphaned}\">{N(l.Orphaned)}</td>" +
                  $"<td class=\"n{(l.Expired > 0 ? " bad" : "")}\">{N(l.Expired)}</td><td class=\"n\">{l.MaxAttempts}</td>",
             "Orphaned leases are held by a worker that is gone; the next claim of any worker takes them back. Expired leases belong to items whose worker died or failed them; they are retried until their attempts run out.");
         Section(h, "Clustering runs", s.Runs, "No runs yet (<code>harvester cluster</code>).",
