@@ -107,6 +107,25 @@ public static class HarvesterTelemetry
         }
     }
 
+    /// <summary>
+    /// Records one item timed on its own (a page visit, a download): its duration, its outcome and, when it failed,
+    /// its error type. <paramref name="span"/> gets the outcome too, and an error status when it failed.
+    /// </summary>
+    public static void RecordItem(string stage, string outcome, TimeSpan elapsed, Activity? span, string? errorType = null)
+    {
+        var stageTag = new KeyValuePair<string, object?>(StageTag, stage);
+        var outcomeTag = new KeyValuePair<string, object?>(OutcomeTag, outcome);
+        Items.Add(1, stageTag, outcomeTag);
+        ItemDuration.Record(elapsed.TotalSeconds, stageTag, outcomeTag);
+        span?.SetTag(OutcomeTag, outcome);
+        if (errorType is not null)
+        {
+            Errors.Add(1, stageTag, new KeyValuePair<string, object?>(ErrorTypeTag, errorType));
+            span?.SetTag(ErrorTypeTag, errorType);
+            span?.SetStatus(ActivityStatusCode.Error);
+        }
+    }
+
     /// <summary>Records bytes read or written for the current stage (or "none" outside a stage's pass).</summary>
     public static void RecordBytes(long bytes, string direction)
     {
