@@ -231,6 +231,16 @@ public sealed partial class OperatorViewTests : IAsyncLifetime
         var lines = ProgressLine().Matches(err).Select(m => m.Value).ToList();
         Assert.NotEmpty(lines);
         Assert.Matches(@"\[curate\] 24/24 images \(100\.0%\), [0-9.]+ images/s, done, elapsed", lines[^1]);
+        // Log records carry an ISO-8601 UTC stamp to the millisecond in the simple format…
+        Assert.Matches(@"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: ", err);
+
+        // …and in the JSON one.
+        await using var json = await HarvesterProcess.RunAsync(_home, new Dictionary<string, string> { ["Harvester__Logging__Console__FormatterName"] = "json" },
+            Long, "curate", "--batch", "4");
+        Assert.True(json.ExitCode == 0, json.StandardError);
+        var records = json.StandardError.Split('\n').Where(l => l.StartsWith('{')).Select(l => System.Text.Json.JsonDocument.Parse(l)).ToList();
+        Assert.NotEmpty(records);
+        Assert.All(records, r => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", r.RootElement.GetProperty("Timestamp").GetString()));
     }
 
     private async Task SeedAsync(int n)
