@@ -100,19 +100,9 @@ public sealed class ClusterGallery(ClusterStore store, BlobStore blobs, IOptions
         var meta = new StringBuilder("image_id\tcluster\tdistance\tsha256\n");
         for (var i = 0; i < ids.Length; i++)
         {
-            var row = vectors.Row(i);
-            for (var t = 0; t < row.Length; t++)
-            {
-                if (t > 0)
-                {
-                    v.Append('\t');
-                }
-
-                v.Append(row[t].ToString("R", CultureInfo.InvariantCulture));
-            }
-
-            v.Append('\n');
-            meta.Append(CultureInfo.InvariantCulture, $"{ids[i]}\t{labels[i]}\t{distances[i]:F6}\t{sha.GetValueOrDefault(ids[i], "")}\n");
+            DelimitedText.AppendTsvRow(v, [.. vectors.Row(i).ToArray().Select(x => x.ToString("R", CultureInfo.InvariantCulture))]);
+            DelimitedText.AppendTsvRow(meta, ids[i].ToString(CultureInfo.InvariantCulture), labels[i].ToString(CultureInfo.InvariantCulture),
+                distances[i].ToString("F6", CultureInfo.InvariantCulture), sha.GetValueOrDefault(ids[i], ""));
         }
 
         await File.WriteAllTextAsync(Path.Combine(dir, "vectors.tsv"), v.ToString(), ct);

@@ -12,7 +12,7 @@ namespace Harvester.Cluster;
 public sealed record RunInfo(long Id, int ModelId, string Model, int K, string Scope, RunParameters Parameters, RunMetrics Metrics, RunStatus Status, string? Error);
 
 /// <summary>Every statement of the cluster stage: the vectors it reads, the runs, centroids and assignments it writes.</summary>
-public sealed class ClusterStore(HarvesterDatabase database)
+public sealed class ClusterStore(HarvesterDatabase database, DuplicateGroups duplicateGroups)
 {
     private NpgsqlDataSource Db => database.DataSource;
 
@@ -309,9 +309,10 @@ public sealed class ClusterStore(HarvesterDatabase database)
     }
 
     /// <summary>
-    /// Similarity groups recorded as curation's duplicate groups (kind 'embedding'): the largest, then best-scored, then
-    /// earliest image is kept; the others become its duplicates; all join the group (a kept image already in a hash
-    /// group keeps that group).
+    /// Similarity groups recorded as duplicate groups through the shared rule (<see cref="DuplicateGroups"/>): each
+    /// set and the groups its images are already in become one group (kind 'embedding' when it is new), the keep rule
+    /// elects the real original, and the others become its duplicates. The similarity groups were judged here already,
+    /// so every member of a set belongs.
     /// </summary>
     public async Task<int> WriteEmbeddingDuplicateGroupsAsync(List<long[]> groups, CancellationToken ct)
     {
@@ -322,44 +323,60 @@ public sealed class ClusterStore(HarvesterDatabase database)
 
         await using var conn = await Db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
+        var written = new HashSet<long>();
         foreach (var g in groups)
         {
-            long kept;
-            await using (var pick = new NpgsqlCommand("""
-                SELECT id FROM images WHERE id = ANY($1)
-                ORDER BY coalesce(width::bigint * height, 0) DESC, quality_score DESC NULLS LAST, id LIMIT 1
-                """, conn, tx))
+            var change = await duplicateGroups.MergeAsync(conn, tx, g, DuplicateKind.Embedding, GivenSets.Instance, ct);
+            if (change.GroupId is { } id)
             {
-                pick.Parameters.Add(new NpgsqlParameter { Value = g });
-                kept = (long)(await pick.ExecuteScalarAsync(ct))!;
+                written.Add(id);
             }
-
-            long groupId;
-            await using (var insert = new NpgsqlCommand(
-                "INSERT INTO duplicate_groups (kind, kept_image_id, size, created_at) VALUES ('embedding', $1, $2, now()) RETURNING id", conn, tx))
-            {
-                insert.Parameters.Add(new NpgsqlParameter { Value = kept });
-                insert.Parameters.Add(new NpgsqlParameter { Value = g.Length });
-                groupId = (long)(await insert.ExecuteScalarAsync(ct))!;
-            }
-
-            await using (var losers = new NpgsqlCommand(
-                "UPDATE images SET status = 'duplicate', duplicate_of_id = $1, duplicate_group_id = $2 WHERE id = ANY($3) AND id <> $1", conn, tx))
-            {
-                losers.Parameters.Add(new NpgsqlParameter { Value = kept });
-                losers.Parameters.Add(new NpgsqlParameter { Value = groupId });
-                losers.Parameters.Add(new NpgsqlParameter { Value = g });
-                await losers.ExecuteNonQueryAsync(ct);
-            }
-
-            await using var keeper = new NpgsqlCommand("UPDATE images SET duplicate_group_id = $2 WHERE id = $1 AND duplicate_group_id IS NULL", conn, tx);
-            keeper.Parameters.Add(new NpgsqlParameter { Value = kept });
-            keeper.Parameters.Add(new NpgsqlParameter { Value = groupId });
-            await keeper.ExecuteNonQueryAsync(ct);
         }
 
         await tx.CommitAsync(ct);
-        return groups.Count;
+        return written.Count;
+    }
+
+    /// <summary>Membership for sets already judged by similarity: every member stays.</summary>
+    private sealed class GivenSets : IGroupMembership
+    {
+        public static readonly GivenSets Instance = new();
+
+        public bool Belongs(GroupMember kept, GroupMember member) => true;
+    }
+
+    /// <summary>
+    /// Records a person's 1–5 rating of a cluster's coherence (a second rating by the same rater replaces the first).
+    /// Returns false when the run or the cluster does not exist; nothing is stored then.
+    /// </summary>
+    public async Task<bool> RateAsync(long runId, int cluster, string rater, int rating, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rating, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rating, 5);
+        await using var cmd = Command("""
+            INSERT INTO cluster_ratings (run_id, cluster_index, rater, rating, rated_at)
+            SELECT $1, $2, $3, $4, now() WHERE EXISTS (SELECT 1 FROM cluster_centroids c WHERE c.run_id = $1 AND c.cluster_index = $2)
+            ON CONFLICT (run_id, cluster_index, rater) DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at
+            """, [runId, cluster, rater, rating]);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>Mean rating and number of raters of every cluster of a run (clusters nobody rated included, with 0 ratings).</summary>
+    public async Task<List<(int Cluster, int Size, double? Mean, int Ratings)>> RatingsAsync(long runId, CancellationToken ct)
+    {
+        await using var cmd = Command("""
+            SELECT c.cluster_index, c.size, avg(r.rating)::float8, count(r.rating)::int
+            FROM cluster_centroids c LEFT JOIN cluster_ratings r ON r.run_id = c.run_id AND r.cluster_index = c.cluster_index
+            WHERE c.run_id = $1 GROUP BY c.cluster_index, c.size ORDER BY c.cluster_index
+            """, [runId]);
+        var rows = new List<(int, int, double?, int)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add((r.GetInt32(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetDouble(2), r.GetInt32(3)));
+        }
+
+        return rows;
     }
 
     private NpgsqlCommand Command(string sql, IEnumerable<object> args)

@@ -19,14 +19,15 @@ public sealed class SimilarityGrouper(HarvesterDatabase database, ClusterStore s
     public async Task<SimilarityGroupsResult> RunAsync(string? model, ImageScope scope, double? threshold, bool? asDuplicates, CancellationToken ct)
     {
         var o = options.Value;
-        var t = threshold ?? o.SimilarityThreshold;
-        if (t is < 0 or > 1 || double.IsNaN(t))
+        var chosen = threshold ?? o.SimilarityThreshold;
+        if (chosen is { } given && (given is < 0 or > 1 || double.IsNaN(given)))
         {
-            throw new HarvesterException($"Similarity threshold {t} is outside [0, 1] (cosine similarity).");
+            throw new HarvesterException($"Similarity threshold {given} is outside [0, 1] (cosine similarity).");
         }
 
         var db = database.DataSource;
         var m = await models.ResolveAsync(model ?? o.Model, ct);
+        var t = chosen ?? m.Cosine.SimilarityGroup ?? ClusteringOptions.FallbackSimilarityThreshold;
         var inScope = await store.ScopeIdsAsync(m, scope, ct);
         if (inScope.Count == 0)
         {

@@ -142,7 +142,7 @@ public sealed class DashboardTests(PostgresFixture fixture) : IAsyncLifetime
     {
         const string token = "s3cret-for-the-test";
         await using var server = new DashboardServer(Status, Options.Create(new DashboardOptions { Urls = "http://127.0.0.1:0", Token = token }), Options.Create(_storage),
-            new PipelineSeries(_db));
+            series: new PipelineSeries(_db));
         await server.StartAsync(CancellationToken.None);
         var address = new Uri(server.Addresses.Single());
         using var bare = new HttpClient { BaseAddress = address };
@@ -192,7 +192,7 @@ public sealed class DashboardTests(PostgresFixture fixture) : IAsyncLifetime
             var capture = new CapturingLoggerProvider();
             using var factory = LoggerFactory.Create(b => b.AddProvider(capture));
             await using var server = new DashboardServer(Status, Options.Create(new DashboardOptions { Urls = urls, Token = token }), Options.Create(_storage),
-                null, factory.CreateLogger<DashboardServer>());
+                logger: factory.CreateLogger<DashboardServer>());
             await server.StartAsync(CancellationToken.None);
             await server.StopAsync(CancellationToken.None);
             return [.. capture.Entries.Select(e => (e.Level, e.Message))];

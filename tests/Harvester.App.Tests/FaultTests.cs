@@ -52,7 +52,8 @@ public sealed class FaultTests : IAsyncLifetime
 
         await using (var first = HarvesterProcess.Start(_home, null, "curate", "--batch", "4"))
         {
-            await first.WaitForOutputAsync("batch:", Long);
+            // Killed once the database shows some of it judged: the command's own output is progress, not per batch.
+            await WaitUntilSomeAsync("SELECT count(*) FROM images WHERE status <> 'fetched'", first);
             first.Kill();
             await first.WaitAsync(Long);
         }
@@ -79,7 +80,7 @@ public sealed class FaultTests : IAsyncLifetime
 
         await using (var first = HarvesterProcess.Start(_home, env, "embed", "--batch", "8"))
         {
-            await first.WaitForOutputAsync("so far", Long);
+            await WaitUntilSomeAsync("SELECT count(*) FROM embeddings", first);
             first.Kill();
             await first.WaitAsync(Long);
         }
@@ -239,6 +240,17 @@ public sealed class FaultTests : IAsyncLifetime
             Assert.True(DateTime.UtcNow < deadline,
                 "timed out waiting for the workers:\n" + string.Join("\n----\n", workers.Select(w => Tail(w.StandardError))));
             await Task.Delay(500);
+        }
+    }
+
+    /// <summary>Polls often, so the kill lands mid-run: once <paramref name="sql"/> counts one row or more.</summary>
+    private async Task WaitUntilSomeAsync(string sql, HarvesterProcess process)
+    {
+        var deadline = DateTime.UtcNow + Long;
+        while (await CountAsync(sql) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !process.HasExited, "nothing happened before the kill:\n" + Tail(process.StandardError));
+            await Task.Delay(20);
         }
     }
 

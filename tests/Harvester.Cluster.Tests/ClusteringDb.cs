@@ -36,7 +36,7 @@ public abstract class ClusteringDb(PostgresFixture fixture) : IAsyncLifetime
         return new ClusteringService(Store, new ModelStore(Db), Options.Create(o), Gallery(o), NullLogger<ClusteringService>.Instance);
     }
 
-    protected ClusterStore Store => new(Db);
+    protected ClusterStore Store => new(Db, new DuplicateGroups(Blobs));
 
     protected ClusterGallery Gallery(ClusteringOptions o) => new(Store, Blobs, Options.Create(Storage), Options.Create(o));
 

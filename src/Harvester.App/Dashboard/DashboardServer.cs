@@ -45,7 +45,8 @@ public sealed class DashboardOptions
 /// A small Kestrel app of its own, so the worker and the <c>dashboard</c> command can both run it.
 /// </summary>
 public sealed class DashboardServer(
-    PipelineStatus status, IOptions<DashboardOptions> options, IOptions<StorageOptions> storage, PipelineSeries? series = null, ILogger<DashboardServer>? logger = null)
+    PipelineStatus status, IOptions<DashboardOptions> options, IOptions<StorageOptions> storage, RatingEndpoints? ratings = null,
+    PipelineSeries? series = null, ILogger<DashboardServer>? logger = null)
     : IAsyncDisposable
 {
     public const string TokenCookie = "harvester_dashboard_token";
@@ -123,6 +124,8 @@ public sealed class DashboardServer(
         app.MapGet("/api/status", async (CancellationToken aborted) => Results.Json(await status.ReadAsync(aborted), JsonOptions));
         app.MapGet("/metrics", async (CancellationToken aborted) =>
             Results.Text(DashboardPage.Metrics(await status.ReadAsync(aborted)), "text/plain; version=0.0.4; charset=utf-8"));
+
+        ratings?.Map(app);
 
         var output = storage.Value.ResolveOutputRoot();
         Directory.CreateDirectory(output);
