@@ -137,7 +137,11 @@ public sealed class FaultTests : IAsyncLifetime
         };
         await using var a = HarvesterProcess.Start(_home, env, "worker");
         await using var b = HarvesterProcess.Start(_home, env, "worker");
-        await WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM images WHERE status <> 'fetched'") >= 8, Long, a, b);
+        // Both workers past their start (registered in the workers table) and working: on a loaded machine one can
+        // still be starting when the other has done the first batches, and a start without a database is not this test.
+        await WaitUntilAsync(async () =>
+            await CountAsync("SELECT count(*) FROM workers WHERE stopped_at IS NULL") >= 2
+            && await CountAsync("SELECT count(*) FROM images WHERE status <> 'fetched'") >= 8, Long, a, b);
 
         await PgCtlAsync("stop", "-m", "fast");
         await Task.Delay(TimeSpan.FromSeconds(4));

@@ -126,11 +126,19 @@ public sealed partial class OperatorViewTests : IAsyncLifetime
         // The charts are drawn as inline SVG (no CDN), and the throughput chart has something in it by now.
         await page.WaitForFunctionAsync("() => +(document.querySelector('svg[data-chart=throughput]')?.dataset.total ?? 0) > 0",
             null, new PageWaitForFunctionOptions { Timeout = (float)Long.TotalMilliseconds });
-        Assert.Equal(4, await page.Locator("figure.chart svg").CountAsync());
-        Assert.True(await page.Locator("svg[data-chart=throughput] polyline.series").CountAsync() >= 1);
-        var box = await page.Locator("svg[data-chart=throughput]").BoundingBoxAsync();
-        Assert.True(box is { Width: > 100, Height: > 50 }, "the chart has no size on the page");
-        Assert.Equal(0, await page.Locator("script[src], link[href^=http]").CountAsync());
+        // Read in one evaluation: the page swaps its live part every second, so separate queries could straddle a swap.
+        var charts = await page.EvaluateAsync<int[]>("""
+            () => {
+              const svg = document.querySelector('svg[data-chart=throughput]');
+              const box = svg.getBoundingClientRect();
+              return [document.querySelectorAll('figure.chart svg').length, svg.querySelectorAll('polyline.series').length,
+                      Math.round(box.width), Math.round(box.height), document.querySelectorAll('script[src], link[href^=http]').length];
+            }
+            """);
+        Assert.Equal(4, charts[0]);
+        Assert.True(charts[1] >= 1, "no line in the throughput chart");
+        Assert.True(charts[2] > 100 && charts[3] > 50, $"the chart is {charts[2]}x{charts[3]} px on the page");
+        Assert.Equal(0, charts[4]);
         if (Environment.GetEnvironmentVariable("HARVESTER_DASHBOARD_SCREENSHOT") is { Length: > 0 } shot)
         {
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = true });

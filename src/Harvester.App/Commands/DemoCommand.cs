@@ -106,7 +106,12 @@ internal static class DemoCommand
             var model = embedding.Model.Length > 0 ? embedding.Model : services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
 
             Console.WriteLine($"[embed] {embedded} vectors with {model} in {embedClock.Elapsed.TotalSeconds:F1} s");
-            var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(null, 64, ct);
+            NearCopyResult near;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(null, 64, ct, progress);
+            }
+
             Console.WriteLine($"[near-copies] {near.Confirmed} copies the hashes missed (mirrored, cropped, overlaid) found among {near.Candidates} nearest-neighbour candidates; {near.GroupsChanged} duplicate groups changed");
 
             var outDir = Path.Combine(services.GetRequiredService<IOptions<Core.StorageOptions>>().Value.ResolveOutputRoot(), "demo");

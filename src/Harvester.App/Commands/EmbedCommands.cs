@@ -46,7 +46,12 @@ internal static class EmbedCommands
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
             if (!pr.GetValue(noNearCopies))
             {
-                var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct);
+                NearCopyResult near;
+                await using (var progress = Cli.StartProgress(services))
+                {
+                    near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct, progress);
+                }
+
                 Console.WriteLine($"[near-copies] {near.Checked} images compared with their nearest neighbours: {near.Candidates} candidates, {near.Confirmed} copies confirmed by their pixels, {near.GroupsChanged} duplicate groups changed");
             }
 
