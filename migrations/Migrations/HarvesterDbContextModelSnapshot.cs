@@ -1063,6 +1063,60 @@ namespace Harvester.Migrations.Migrations
                     b.ToTable("work_leases", (string)null);
                 });
 
+            modelBuilder.Entity("Harvester.Data.Entities.WorkerProcess", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<TimeSpan>("HeartbeatInterval")
+                        .HasColumnType("interval")
+                        .HasColumnName("heartbeat_interval");
+
+                    b.Property<string>("Host")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("host");
+
+                    b.Property<long>("ItemsDone")
+                        .HasColumnType("bigint")
+                        .HasColumnName("items_done");
+
+                    b.Property<DateTimeOffset>("LastBeatAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_beat_at");
+
+                    b.Property<int>("Pid")
+                        .HasColumnType("integer")
+                        .HasColumnName("pid");
+
+                    b.PrimitiveCollection<List<string>>("Stages")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("stages");
+
+                    b.Property<DateTimeOffset>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<DateTimeOffset?>("StoppedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("stopped_at");
+
+                    b.Property<string>("Version")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_workers");
+
+                    b.HasIndex("LastBeatAt")
+                        .HasDatabaseName("ix_workers_last_beat_at");
+
+                    b.ToTable("workers", (string)null);
+                });
+
             modelBuilder.Entity("Harvester.Data.Entities.ClusterAssignment", b =>
                 {
                     b.HasOne("Harvester.Data.Entities.Image", null)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Harvester.App.Commands;
 using Harvester.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Harvester.App;
@@ -24,6 +25,8 @@ internal static class Cli
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // Before any host exists, so that log lines can be routed above a progress bar while one is on.
+        Progress.ConsoleSwitch.Install();
         var root = new RootCommand("Harvester: builds image datasets from the web (crawl → curate → embed → cluster → export).");
         root.Options.Add(ConfigOption);
         root.Options.Add(VerboseOption);
@@ -53,7 +56,7 @@ internal static class Cli
         ParseResult parse, CancellationToken ct, Func<IServiceProvider, Task<int>> body,
         Action<HostApplicationBuilder>? configure = null, bool start = true) => Guard(async () =>
     {
-        var builder = HarvesterHost.CreateBuilder(parse.GetValue(ConfigOption));
+        var builder = HarvesterHost.CreateBuilder(parse.GetValue(ConfigOption), command: parse.CommandResult.Command.Name);
         configure?.Invoke(builder);
         using var host = builder.Build();
         if (start)
@@ -69,6 +72,10 @@ internal static class Cli
 
         return code;
     });
+
+    /// <summary>Starts rendering a command's progress as the Progress section says (dispose it before printing results).</summary>
+    public static Progress.ConsoleProgress StartProgress(IServiceProvider services) =>
+        Progress.ConsoleProgress.Start(services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Progress.ProgressOptions>>().Value);
 
     /// <summary>The option's value, or <paramref name="fallback"/>; a value below <paramref name="min"/> is a user error naming the option.</summary>
     public static int AtLeast(ParseResult parse, Option<int?> option, int fallback, int min = 1) => Check(option.Name, parse.GetValue(option) ?? fallback, min);

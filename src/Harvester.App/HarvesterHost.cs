@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Harvester.App;
 
@@ -15,7 +16,8 @@ internal static class HarvesterHost
     /// <param name="configPath">Extra appsettings file (--config).</param>
     /// <param name="worker">True for `harvester worker`: the stages Worker:Stages selects run in their loops. One-shot
     /// commands call the stage services directly and get only the database's hosted service.</param>
-    public static HostApplicationBuilder CreateBuilder(string? configPath, bool worker = false)
+    /// <param name="command">The command's name, recorded on exported telemetry.</param>
+    public static HostApplicationBuilder CreateBuilder(string? configPath, bool worker = false, string command = "harvester")
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -49,6 +51,9 @@ internal static class HarvesterHost
 
         // Harvester__Section__Key overrides, in addition to the host's unprefixed Section__Key.
         builder.Configuration.AddEnvironmentVariables("Harvester__");
+        UtcTimestamps(builder.Services);
+        builder.Services.AddHarvesterTelemetry(builder.Configuration, worker ? "worker" : command);
+        builder.Services.AddOptions<Progress.ProgressOptions>().BindSection(Progress.ProgressOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddHarvesterData(builder.Configuration);
         builder.Services.AddHarvesterCrawl(builder.Configuration);
         Curate.CurateServiceCollectionExtensions.AddHarvesterCurate(builder.Services, builder.Configuration);
@@ -62,6 +67,7 @@ internal static class HarvesterHost
 
         builder.Services.AddOptions<Dashboard.DashboardOptions>().BindSection(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Dashboard.PipelineStatus>();
+        builder.Services.AddSingleton<Dashboard.PipelineSeries>();
         builder.Services.AddSingleton<Dashboard.RatingEndpoints>();
         builder.Services.AddSingleton<Dashboard.DashboardServer>();
         if (worker)
@@ -70,5 +76,28 @@ internal static class HarvesterHost
         }
 
         return builder;
+    }
+
+    /// <summary>ISO-8601 UTC to the millisecond, in every console format, e.g. 2026-11-30T19:30:01.250Z.</summary>
+    public const string TimestampFormat = "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'";
+
+    /// <summary>
+    /// Every console log format (simple, json, systemd) stamps records in ISO-8601 UTC unless Logging:Console:
+    /// FormatterOptions:TimestampFormat names another format; the simple format separates it from the level by a space.
+    /// </summary>
+    private static void UtcTimestamps(IServiceCollection services)
+    {
+        services.PostConfigure<SimpleConsoleFormatterOptions>(o => Stamp(o, " "));
+        services.PostConfigure<JsonConsoleFormatterOptions>(o => Stamp(o, ""));
+        services.PostConfigure<ConsoleFormatterOptions>(o => Stamp(o, " "));
+
+        static void Stamp(ConsoleFormatterOptions o, string separator)
+        {
+            if (string.IsNullOrEmpty(o.TimestampFormat))
+            {
+                o.TimestampFormat = TimestampFormat + separator;
+                o.UseUtcTimestamp = true;
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Data;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -55,7 +56,11 @@ public sealed class ClusteringService(
     ClusterGallery gallery,
     ILogger<ClusteringService> logger)
 {
-    public async Task<ClusterRunResult> RunAsync(ClusterRequest request, CancellationToken ct)
+    /// <summary>The name this service's progress is reported under.</summary>
+    private const string Stage = "cluster";
+
+    /// <param name="progress">Gets each step (load, k sweep, k-means, gallery) with its counts.</param>
+    public async Task<ClusterRunResult> RunAsync(ClusterRequest request, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
         var o = options.Value;
         var stopwatch = Stopwatch.StartNew();
@@ -94,8 +99,10 @@ public sealed class ClusteringService(
         }
 
         var budgetRows = (int)Math.Clamp((long)o.MemoryBudgetMegabytes * 1024 * 1024 / ((long)VectorMatrix.PadTo16(model.Dimension) * 4), 16, int.MaxValue);
+        progress?.Report(new StageProgress(Stage, 0, total, "vectors", "load"));
         var (ids, original, seen) = await EmbeddingSource.LoadAsync(store, model, scope, budgetRows, seed, o.StreamBatchSize, o.Normalize, ct);
         var sampled = seen > ids.Length;
+        progress?.Report(new StageProgress(Stage, seen, seen, "vectors", "load"));
         if (sampled)
         {
             Log.Sampling(logger, seen, ids.Length);
@@ -113,7 +120,7 @@ public sealed class ClusteringService(
         int? elbow = null;
         if (k == 0)
         {
-            (k, elbow) = ChooseK(x, o, seed, sweep, ct);
+            (k, elbow) = ChooseK(x, o, seed, sweep, ct, progress);
         }
 
         var parameters = new RunParameters
@@ -156,7 +163,9 @@ public sealed class ClusteringService(
                 Algorithm = request.Algorithm ?? o.Algorithm,
                 MiniBatchSize = o.MiniBatchSize,
             };
+            progress?.Report(new StageProgress(Stage, 0, 1, "fits", $"k-means k={k}"));
             var fit = KMeans.Fit(x, settings, init, ct);
+            progress?.Report(new StageProgress(Stage, 1, 1, "fits", $"k-means k={k}"));
 
             // Vectors outside the in-memory sample are assigned to the fitted centroids while streaming.
             long[] allIds = ids;
@@ -210,7 +219,9 @@ public sealed class ClusteringService(
             {
                 try
                 {
+                    progress?.Report(new StageProgress(Stage, 0, 1, "galleries", "gallery"));
                     galleryPath = await gallery.WriteAsync(runId, ct);
+                    progress?.Report(new StageProgress(Stage, 1, 1, "galleries", "gallery"));
                     Log.GalleryWritten(logger, galleryPath);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or OpenCvSharp.OpenCVException or HarvesterException)
@@ -235,17 +246,21 @@ public sealed class ClusteringService(
     /// silhouette (ties go to the smaller k). The elbow (largest distance below the chord of the normalised inertia
     /// curve) is recorded beside it for people who read the curve.
     /// </summary>
-    internal static (int K, int? Elbow) ChooseK(VectorMatrix x, ClusteringOptions o, int seed, List<KSweepPoint> sweep, CancellationToken ct)
+    internal static (int K, int? Elbow) ChooseK(VectorMatrix x, ClusteringOptions o, int seed, List<KSweepPoint> sweep, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
         var sample = Sample(x, o.SweepSampleSize, seed);
         var kMax = Math.Min(o.KMax, sample.Rows - 1);
         var kMin = Math.Min(o.KMin, kMax);
+        var candidates = kMax < Math.Max(2, kMin) ? 0 : ((kMax - Math.Max(2, kMin)) / o.KStep) + 1;
         for (var k = Math.Max(2, kMin); k <= kMax; k += o.KStep)
         {
+            progress?.Report(new StageProgress(Stage, sweep.Count, candidates, "k values", "k sweep"));
             var fit = KMeans.Fit(sample, new KMeansSettings { K = k, Seed = seed, MaxIterations = o.SweepMaxIterations, Tolerance = o.Tolerance }, null, ct);
             var silhouette = fit.Labels.Distinct().Count() >= 2 ? ClusterMetrics.Silhouette(sample, fit.Labels, o.SilhouetteSampleSize, seed, ct) : -1;
             sweep.Add(new KSweepPoint(k, fit.Inertia, silhouette));
         }
+
+        progress?.Report(new StageProgress(Stage, sweep.Count, candidates, "k values", "k sweep"));
 
         if (sweep.Count == 0)
         {

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Harvester.Core;
+using Harvester.Core.Telemetry;
 using Harvester.Data;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -95,21 +97,34 @@ public sealed class CrawlService(
         }
 
         await SetStatusAsync(jobId, JobStatus.Running, ct);
+        // Bytes the blob store writes from here on count as the crawl's.
+        using var stage = HarvesterTelemetry.EnterStage("crawl");
         Log.JobStarted(logger, jobId, spec.Site, spec.Expand().Count);
 
         using var pagesDone = new CancellationTokenSource();
-        var pageWorkers = Enumerable.Range(0, o.PageConcurrency).Select(_ => PageWorkerAsync(run, ct)).ToList();
-        var photoWorker = PhotoWorkerAsync(run, pagesDone.Token, ct);
+        using var workDone = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var counters = FlushCountersAsync(jobId, o.CounterFlushInterval, workDone.Token);
         try
         {
-            await Task.WhenAll(pageWorkers);
+            var pageWorkers = Enumerable.Range(0, o.PageConcurrency).Select(_ => PageWorkerAsync(run, ct)).ToList();
+            var photoWorker = PhotoWorkerAsync(run, pagesDone.Token, ct);
+            try
+            {
+                await Task.WhenAll(pageWorkers);
+            }
+            finally
+            {
+                await pagesDone.CancelAsync();
+            }
+
+            await photoWorker;
         }
         finally
         {
-            await pagesDone.CancelAsync();
+            await workDone.CancelAsync();
+            await counters;
         }
 
-        await photoWorker;
         var summary = await SummarizeAsync(jobId, ct);
         var outstanding = await frontier.OutstandingAsync(jobId, [.. PageKinds, .. PhotoKinds], ct);
         var status = outstanding == 0 ? JobStatus.Completed : JobStatus.Running;
@@ -182,8 +197,18 @@ public sealed class CrawlService(
 
     private async Task ProcessPageItemAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
     {
-        var o = options.Value;
         var url = new Uri(item.Url);
+        var kind = item.Kind.ToString().ToLowerInvariant();
+        using var span = HarvesterTelemetry.StartPageVisit(kind, url);
+        var clock = Stopwatch.StartNew();
+        var failure = await VisitPageAsync(run, item, page, url, ct);
+        HarvesterTelemetry.RecordItem("crawl", failure is null ? "visited" : "failed", clock.Elapsed, span, failure);
+    }
+
+    /// <summary>Works one page item; null when it went through, else the type of what failed it (it is then on record).</summary>
+    private async Task<string?> VisitPageAsync(JobRun run, ClaimedItem item, IPage page, Uri url, CancellationToken ct)
+    {
+        var o = options.Value;
         try
         {
             if (!run.HostAllowed(url))
@@ -216,23 +241,28 @@ public sealed class CrawlService(
                         throw new CrawlPageException($"unexpected {item.Kind} item on a page worker", true);
                 }
             }
+
+            return null;
         }
         catch (CrawlPageException e)
         {
             Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, e.Message);
             await frontier.MarkFailedAsync(item, e.Message, e.Permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            return e.GetType().Name;
         }
         catch (PlaywrightException e) when (!ct.IsCancellationRequested)
         {
             var reason = "browser error: " + e.Message.Split('\n')[0];
             Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
             await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            return e.GetType().Name;
         }
         catch (TimeoutException e) when (!ct.IsCancellationRequested)
         {
             var reason = "timed out: " + e.Message.Split('\n')[0];
             Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
             await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            return e.GetType().Name;
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not HarvesterException and not NpgsqlException)
         {
@@ -240,6 +270,7 @@ public sealed class CrawlService(
             var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
             Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
             await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            return e.GetType().Name;
         }
     }
 
@@ -325,28 +356,33 @@ public sealed class CrawlService(
 
     private async Task DownloadPhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
     {
+        using var span = HarvesterTelemetry.StartDownload(new Uri(item.Url));
+        var clock = Stopwatch.StartNew();
         try
         {
-            await FetchAndStorePhotoAsync(run, item, ct);
+            var failure = await FetchAndStorePhotoAsync(run, item, ct);
+            HarvesterTelemetry.RecordItem("crawl", failure is null ? "stored" : "failed", clock.Elapsed, span, failure);
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not NpgsqlException)
         {
             // One bad photo never stops the job.
             var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
             Log.ItemFailed(logger, "photo", item.Url, item.Attempts, reason);
+            HarvesterTelemetry.RecordItem("crawl", "failed", clock.Elapsed, span, e.GetType().Name);
             var o = options.Value;
             await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
         }
     }
 
-    private async Task FetchAndStorePhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+    /// <summary>Null when the photo was stored, else why not in a word (it is then on record on the item).</summary>
+    private async Task<string?> FetchAndStorePhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
     {
         var o = options.Value;
         var url = new Uri(item.Url);
         if (run.Robots && !await downloader.IsAllowedByRobotsAsync(url, ct))
         {
             await frontier.MarkFailedAsync(item, "robots.txt disallows " + url.AbsolutePath, true, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return;
+            return "robots";
         }
 
         var download = await downloader.GetAsync(url, run.HostAllowed, ct);
@@ -354,10 +390,11 @@ public sealed class CrawlService(
         {
             Log.ItemFailed(logger, "photo", item.Url, item.Attempts, download.Error!);
             await frontier.MarkFailedAsync(item, download.Error!, download.Permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return;
+            return download.Permanent ? "download-permanent" : "download-transient";
         }
 
         await store.StorePhotoAsync(run.JobId, run.SiteId, item, download, ct);
+        return null;
     }
 
     private async Task<(CrawlJobSpec Spec, long SiteId)> LoadJobAsync(long jobId, CancellationToken ct)
@@ -386,22 +423,57 @@ public sealed class CrawlService(
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Writes the job's counters every <paramref name="every"/> while it runs, so the dashboard and `crawl jobs` show it
+    /// move. They are recounted from the frontier each time (one grouped statement over the job's rows), not added up
+    /// in memory: several processes may work one job, and a killed one leaves no drift. A failed write is logged and
+    /// tried again next time; the job's own work reports a database that went away.
+    /// </summary>
+    private async Task FlushCountersAsync(long jobId, TimeSpan every, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(every);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                try
+                {
+                    await using var cmd = database.DataSource.CreateCommand(CountersSql + " WHERE j.id = $1 AND j.status = 'running'");
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
+                    await cmd.ExecuteNonQueryAsync(ct);
+                }
+                catch (NpgsqlException e)
+                {
+                    Log.CountersNotWritten(logger, jobId, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>The job's counters recounted from its frontier; the caller adds the WHERE clause.</summary>
+    private const string CountersSql = """
+        UPDATE crawl_jobs j SET
+            pages_visited = s.pages, places_found = s.places, products_found = s.products, photos_found = s.photos,
+            photos_stored = s.stored, failures = s.failures
+        FROM (SELECT
+                count(*) FILTER (WHERE kind <> 'photo' AND state = 'done') AS pages,
+                count(*) FILTER (WHERE kind = 'place') AS places,
+                count(*) FILTER (WHERE kind = 'product') AS products,
+                count(*) FILTER (WHERE kind = 'photo') AS photos,
+                count(*) FILTER (WHERE kind = 'photo' AND state = 'done') AS stored,
+                count(*) FILTER (WHERE state = 'failed') AS failures
+              FROM frontier WHERE job_id = $1) s
+        """;
+
     /// <summary>Counters come from the frontier itself, so they stay right across kills and resumes.</summary>
     public async Task<CrawlJobSummary> SummarizeAsync(long jobId, CancellationToken ct)
     {
         await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await using (var upd = new NpgsqlCommand("""
-            UPDATE crawl_jobs j SET
-                pages_visited = s.pages, places_found = s.places, products_found = s.products, photos_found = s.photos,
-                photos_stored = s.stored, failures = s.failures
-            FROM (SELECT
-                    count(*) FILTER (WHERE kind <> 'photo' AND state = 'done') AS pages,
-                    count(*) FILTER (WHERE kind = 'place') AS places,
-                    count(*) FILTER (WHERE kind = 'product') AS products,
-                    count(*) FILTER (WHERE kind = 'photo') AS photos,
-                    count(*) FILTER (WHERE kind = 'photo' AND state = 'done') AS stored,
-                    count(*) FILTER (WHERE state = 'failed') AS failures
-                  FROM frontier WHERE job_id = $1) s
+        await using (var upd = new NpgsqlCommand(CountersSql + """
+
             WHERE j.id = $1
             RETURNING j.status, j.pages_visited, j.places_found, j.products_found, j.photos_found, j.photos_stored, j.failures
             """, conn))

@@ -76,6 +76,13 @@ public sealed class CrawlerOptions : StageOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// How often a running job writes its counters (pages, places, photos, failures) to crawl_jobs: one grouped
+    /// statement per interval rather than one per item, so the dashboard sees a job move while it runs.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan CounterFlushInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Default for jobs; a job may turn it off explicitly.</summary>
     public bool RespectRobotsTxt { get; set; } = true;
 

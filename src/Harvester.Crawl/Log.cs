@@ -27,4 +27,7 @@ internal static partial class Log
 
     [LoggerMessage(5008, LogLevel.Error, "Crawl worker failed on job {JobId}")]
     public static partial void WorkerFailed(ILogger logger, Exception exception, long jobId);
+
+    [LoggerMessage(5030, LogLevel.Warning, "Crawl job {JobId}: its live counters were not written ({Reason}); trying again at the next interval")]
+    public static partial void CountersNotWritten(ILogger logger, long jobId, string reason);
 }

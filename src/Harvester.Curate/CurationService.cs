@@ -119,10 +119,15 @@ public sealed class CurationService(
         return result;
     }
 
-    /// <summary>Runs batches until no fetched image is left to claim; the totals are read back for every claimed image.</summary>
-    public async Task<CurationBatchResult> RunUntilDoneAsync(int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null)
+    /// <summary>
+    /// Runs batches until no fetched image is left to claim; the totals are read back for every claimed image.
+    /// <paramref name="totals"/> gets images done of all claimable.
+    /// </summary>
+    public async Task<CurationBatchResult> RunUntilDoneAsync(
+        int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null, IProgress<StageProgress>? totals = null)
     {
-        var passes = await StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report);
+        var passes = await StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report,
+            totals is null ? null : new DrainProgress(Stage, token => StageLeases.CountClaimableAsync(database.DataSource, Stage, CurateStore.Candidates, token), totals, "images"));
         return passes.Claimed == 0 ? passes : await store.SummarizeAsync(passes.ImageIds, ct);
     }
 

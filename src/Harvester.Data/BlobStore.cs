@@ -47,6 +47,7 @@ public sealed class BlobStore(IOptions<StorageOptions> options)
             }
 
             File.Move(tmp, path, overwrite: true);
+            Core.Telemetry.HarvesterTelemetry.RecordBytes(bytes.Length, "write");
         }
         finally
         {
@@ -59,7 +60,12 @@ public sealed class BlobStore(IOptions<StorageOptions> options)
         return sha;
     }
 
-    public Task<byte[]> ReadAsync(string sha256, CancellationToken ct) => File.ReadAllBytesAsync(PathFor(sha256), ct);
+    public async Task<byte[]> ReadAsync(string sha256, CancellationToken ct)
+    {
+        var bytes = await File.ReadAllBytesAsync(PathFor(sha256), ct);
+        Core.Telemetry.HarvesterTelemetry.RecordBytes(bytes.Length, "read");
+        return bytes;
+    }
 
     private const string TempSuffix = ".tmp";
 

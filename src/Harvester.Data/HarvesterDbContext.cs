@@ -22,6 +22,7 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
     public DbSet<ClusterAssignment> ClusterAssignments => Set<ClusterAssignment>();
     public DbSet<ClusterRating> ClusterRatings => Set<ClusterRating>();
     public DbSet<WorkLease> WorkLeases => Set<WorkLease>();
+    public DbSet<WorkerProcess> Workers => Set<WorkerProcess>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -183,6 +184,13 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
         {
             e.HasKey(x => new { x.Stage, x.ItemId });
             e.HasIndex(x => x.LeaseUntil);
+        });
+
+        modelBuilder.Entity<WorkerProcess>(e =>
+        {
+            e.ToTable("workers");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.LastBeatAt);
         });
     }
 }

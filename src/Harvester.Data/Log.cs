@@ -45,4 +45,10 @@ internal static partial class Log
 
     [LoggerMessage(1025, LogLevel.Warning, "Could not sweep temp files from the blob store: {Reason}")]
     public static partial void OrphanedTempFilesFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1026, LogLevel.Information, "Worker {Worker} registered for stages {Stages}; heartbeat every {Interval}")]
+    public static partial void WorkerRegistered(ILogger logger, string worker, string stages, TimeSpan interval);
+
+    [LoggerMessage(1027, LogLevel.Warning, "Worker heartbeat not written ({Reason}); trying again in {Interval}")]
+    public static partial void HeartbeatFailed(ILogger logger, string reason, TimeSpan interval);
 }

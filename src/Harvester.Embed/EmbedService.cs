@@ -54,9 +54,16 @@ public sealed class EmbedService(
 
     public Task<EmbedResult> RunOnceAsync(int batchSize, CancellationToken ct) => RunOnceAsync(null, batchSize, ct);
 
-    /// <summary>Passes until nothing is left to claim for <paramref name="model"/>; the totals.</summary>
-    public Task<EmbedResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct, Action<EmbedResult>? progress = null) =>
-        StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct, progress);
+    /// <summary>Passes until nothing is left to claim for <paramref name="model"/>; the totals. <paramref name="totals"/> gets images done of all claimable.</summary>
+    public Task<EmbedResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct, Action<EmbedResult>? progress = null, IProgress<StageProgress>? totals = null) =>
+        StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct, progress,
+            totals is null ? null : new DrainProgress(Stage, token => CountClaimableAsync(model, token), totals, "images"));
+
+    private async Task<long> CountClaimableAsync(string? model, CancellationToken ct)
+    {
+        var registered = await registry.EnsureAsync(await models.GetAsync(model, ct), ct);
+        return await StageLeases.CountClaimableAsync(store.DataSource, StageName(registered.Name), EmbedStore.Candidates, ct, registered.Id);
+    }
 
     /// <summary>One pass: claims up to <paramref name="batchSize"/> images and embeds them with <paramref name="model"/> (default: Inference:Model).</summary>
     public async Task<EmbedResult> RunOnceAsync(string? model, int batchSize, CancellationToken ct)

@@ -52,8 +52,17 @@ public sealed class NearCopyService(
 
     public static string StageName(string model) => Stage + ":" + model;
 
-    public Task<NearCopyResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct) =>
-        StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct);
+    /// <summary>Passes until nothing is left to check for the model; <paramref name="totals"/> gets images checked of all claimable.</summary>
+    public Task<NearCopyResult> RunUntilDoneAsync(string? model, int batchSize, CancellationToken ct, IProgress<StageProgress>? totals = null) =>
+        StageRunner.DrainAsync(token => RunOnceAsync(model, batchSize, token), ct, null,
+            totals is null ? null : new DrainProgress("near-copies", token => CountClaimableAsync(model, token), totals, "images"));
+
+    private async Task<long> CountClaimableAsync(string? model, CancellationToken ct)
+    {
+        var o = options.Value;
+        var registered = await registry.EnsureAsync(await models.GetAsync(model ?? (o.Model.Length > 0 ? o.Model : inference.Value.Model), ct), ct);
+        return await StageLeases.CountClaimableAsync(store.DataSource, StageName(registered.Name), NearCopyStore.Candidates, ct, registered.Id);
+    }
 
     public async Task<NearCopyResult> RunOnceAsync(string? model, int batchSize, CancellationToken ct)
     {

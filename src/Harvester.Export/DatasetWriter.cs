@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Harvester.Core.Stages;
 using Harvester.Data;
 
 namespace Harvester.Export;
@@ -17,7 +18,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
     /// <param name="summary">export.json's text, given what was written.</param>
     public async Task<WrittenDataset> WriteAsync(
         IReadOnlyList<ManifestRow> rows, ClassIndex classes, IReadOnlyList<string> splits, ExportFormats formats, bool writeFiles,
-        ParquetImages parquetImages, DateTimeOffset time, Func<WrittenDataset, string> summary, CancellationToken ct)
+        ParquetImages parquetImages, DateTimeOffset time, Func<WrittenDataset, string> summary, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
         var parent = Path.GetDirectoryName(output)!;
         Directory.CreateDirectory(parent);
@@ -45,10 +46,12 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
                     }
                 }
 
+                var placed = new ProgressCounter(progress, "export", rows.Count, "images", "imagefolder");
                 foreach (var row in rows)
                 {
                     ct.ThrowIfCancellationRequested();
                     placer.Place(Blob(row), Path.Combine(staging, row.Path!));
+                    placed.Add();
                 }
 
                 times["imagefolder"] = clock.Elapsed;
@@ -57,8 +60,12 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
             if (formats.HasFlag(ExportFormats.WebDataset))
             {
                 var clock = Stopwatch.StartNew();
+                // The shard writer streams every sample in one go; its progress is the step as a whole.
+                var step = new ProgressCounter(progress, "export", 1, "steps", "webdataset");
+                step.SetTotal(1);
                 outputs.AddRange(await WebDatasetWriter.WriteAsync(staging, [.. splits.SelectMany(s => bySplit[s])], Blob, time, ct));
 
+                step.Add();
                 times["webdataset"] = clock.Elapsed;
             }
 
@@ -66,11 +73,14 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
             if (formats.HasFlag(ExportFormats.Parquet))
             {
                 var clock = Stopwatch.StartNew();
+                var done = new ProgressCounter(progress, "export", rows.Count, "images", "parquet");
+                done.SetTotal(rows.Count);
                 foreach (var split in splits)
                 {
                     var file = ParquetExportWriter.FileFor(split);
                     parquetBytes += await ParquetExportWriter.WriteAsync(Path.Combine(staging, file), bySplit[split], classes, parquetImages, Blob, ct);
                     outputs.Add(file);
+                    done.Add(bySplit[split].Count);
                 }
 
                 times["parquet"] = clock.Elapsed;

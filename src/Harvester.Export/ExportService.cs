@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -138,7 +139,8 @@ public sealed class ExportService(
         public bool WritesFiles => Formats.HasFlag(ExportFormats.ImageFolder) || (Formats.HasFlag(ExportFormats.Parquet) && ParquetImages == ParquetImages.Path);
     }
 
-    public async Task<ExportResult> ExportAsync(ExportRequest request, CancellationToken ct)
+    /// <param name="progress">Gets images written of all to write.</param>
+    public async Task<ExportResult> ExportAsync(ExportRequest request, CancellationToken ct, IProgress<StageProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         var clock = Stopwatch.StartNew();
@@ -253,7 +255,7 @@ public sealed class ExportService(
         var written = await new DatasetWriter(plan.Output, request.Force, blobs, plan.Files, CheckOutput).WriteAsync(
             manifest, classes, plan.Splits.Select(s => s.Name).ToList(), plan.Formats, plan.WritesFiles, plan.ParquetImages, createdAt,
             w => Summary(plan, request, createdAt, model, rows.Count, groups.Count, missing, nearPairs, summaries, leakage, classes, shortfalls, caps, w),
-            ct);
+            ct, progress);
 
         Log.Exported(logger, rows.Count, groups.Count, plan.Output);
         return new ExportResult(plan.Output, Path.Combine(plan.Output, ManifestFile), rows.Count, groups.Count, missing, model, cosine, nearPairs, summaries, leakage, clock.Elapsed)

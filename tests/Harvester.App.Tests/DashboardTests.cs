@@ -7,6 +7,7 @@ using Harvester.Core;
 using Harvester.Data;
 using Harvester.Data.Entities;
 using Harvester.Testing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -134,5 +135,79 @@ public sealed class DashboardTests(PostgresFixture fixture) : IAsyncLifetime
         var service = new DashboardService(Server(urls), Options.Create(new DashboardOptions { Urls = urls }), NullLogger<DashboardService>.Instance);
         await service.StartAsync(CancellationToken.None);
         await service.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task With_a_token_every_page_and_api_call_without_it_gets_401_and_the_browser_keeps_it_in_a_cookie()
+    {
+        const string token = "s3cret-for-the-test";
+        await using var server = new DashboardServer(Status, Options.Create(new DashboardOptions { Urls = "http://127.0.0.1:0", Token = token }), Options.Create(_storage),
+            series: new PipelineSeries(_db));
+        await server.StartAsync(CancellationToken.None);
+        var address = new Uri(server.Addresses.Single());
+        using var bare = new HttpClient { BaseAddress = address };
+
+        foreach (var path in new[] { "/", "/api/status", "/api/series", "/metrics", "/out/none.csv" })
+        {
+            using var refused = await bare.GetAsync(new Uri(path, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.DoesNotContain("망원동", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var wrong = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/status", UriKind.Relative)))
+        {
+            wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token + "x");
+            using var r = await bare.SendAsync(wrong);
+            Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        }
+
+        using (var right = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/status", UriKind.Relative)))
+        {
+            right.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var r = await bare.SendAsync(right);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        }
+
+        // A browser opens ?token= once; the cookie then carries it to the page's own refreshes and links.
+        var cookies = new CookieContainer();
+        using var browser = new HttpClient(new HttpClientHandler { CookieContainer = cookies }) { BaseAddress = address };
+        using (var first = await browser.GetAsync(new Uri("/?token=" + token, UriKind.Relative)))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Contains("망원동 카페 crawl", await first.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(token, cookies.GetCookies(address)[DashboardServer.TokenCookie]?.Value);
+        using var later = await browser.GetAsync(new Uri("/api/series", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, later.StatusCode);
+        using var series = JsonDocument.Parse(await later.Content.ReadAsStringAsync());
+        Assert.Equal(PipelineSeries.Buckets, series.RootElement.GetProperty("buckets").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Listening_beyond_loopback_warns_without_a_token_and_warns_of_plain_http_with_one()
+    {
+        async Task<List<(LogLevel Level, string Message)>> StartAsync(string urls, string token)
+        {
+            var capture = new CapturingLoggerProvider();
+            using var factory = LoggerFactory.Create(b => b.AddProvider(capture));
+            await using var server = new DashboardServer(Status, Options.Create(new DashboardOptions { Urls = urls, Token = token }), Options.Create(_storage),
+                logger: factory.CreateLogger<DashboardServer>());
+            await server.StartAsync(CancellationToken.None);
+            await server.StopAsync(CancellationToken.None);
+            return [.. capture.Entries.Select(e => (e.Level, e.Message))];
+        }
+
+        Assert.DoesNotContain(await StartAsync("http://127.0.0.1:0", ""), e => e.Level >= LogLevel.Warning);
+
+        var open = await StartAsync("http://0.0.0.0:0", "");
+        Assert.Contains(open, e => e.Level == LogLevel.Warning && e.Message.Contains("no access token", StringComparison.Ordinal) && e.Message.Contains("http://0.0.0.0:0", StringComparison.Ordinal));
+
+        var guarded = await StartAsync("http://0.0.0.0:0", "t0ken");
+        Assert.DoesNotContain(guarded, e => e.Message.Contains("no access token", StringComparison.Ordinal));
+        Assert.Contains(guarded, e => e.Level == LogLevel.Warning && e.Message.Contains("plain HTTP", StringComparison.Ordinal));
+
+        Assert.Equal(["http://0.0.0.0:1", "http://[::]:2", "http://example.org:3"],
+            DashboardServer.BeyondLoopback("http://127.0.0.1:0;http://0.0.0.0:1;http://[::]:2;http://[::1]:4;http://localhost:5;http://example.org:3"));
     }
 }

@@ -52,7 +52,8 @@ public sealed class FaultTests : IAsyncLifetime
 
         await using (var first = HarvesterProcess.Start(_home, null, "curate", "--batch", "4"))
         {
-            await first.WaitForOutputAsync("batch:", Long);
+            // Killed once the database shows some of it judged: the command's own output is progress, not per batch.
+            await WaitUntilSomeAsync("SELECT count(*) FROM images WHERE status <> 'fetched'", first);
             first.Kill();
             await first.WaitAsync(Long);
         }
@@ -79,7 +80,7 @@ public sealed class FaultTests : IAsyncLifetime
 
         await using (var first = HarvesterProcess.Start(_home, env, "embed", "--batch", "8"))
         {
-            await first.WaitForOutputAsync("so far", Long);
+            await WaitUntilSomeAsync("SELECT count(*) FROM embeddings", first);
             first.Kill();
             await first.WaitAsync(Long);
         }
@@ -136,7 +137,11 @@ public sealed class FaultTests : IAsyncLifetime
         };
         await using var a = HarvesterProcess.Start(_home, env, "worker");
         await using var b = HarvesterProcess.Start(_home, env, "worker");
-        await WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM images WHERE status <> 'fetched'") >= 8, Long, a, b);
+        // Both workers past their start (registered in the workers table) and working: on a loaded machine one can
+        // still be starting when the other has done the first batches, and a start without a database is not this test.
+        await WaitUntilAsync(async () =>
+            await CountAsync("SELECT count(*) FROM workers WHERE stopped_at IS NULL") >= 2
+            && await CountAsync("SELECT count(*) FROM images WHERE status <> 'fetched'") >= 8, Long, a, b);
 
         await PgCtl.StopAsync(_db.Cluster!);
         await Task.Delay(TimeSpan.FromSeconds(4));
@@ -239,6 +244,17 @@ public sealed class FaultTests : IAsyncLifetime
             Assert.True(DateTime.UtcNow < deadline,
                 "timed out waiting for the workers:\n" + string.Join("\n----\n", workers.Select(w => Tail(w.StandardError))));
             await Task.Delay(500);
+        }
+    }
+
+    /// <summary>Polls often, so the kill lands mid-run: once <paramref name="sql"/> counts one row or more.</summary>
+    private async Task WaitUntilSomeAsync(string sql, HarvesterProcess process)
+    {
+        var deadline = DateTime.UtcNow + Long;
+        while (await CountAsync(sql) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !process.HasExited, "nothing happened before the kill:\n" + Tail(process.StandardError));
+            await Task.Delay(20);
         }
     }
 

@@ -145,6 +145,59 @@ public sealed class CrawlIntegrationTests(PostgresFixture postgres, DemoSiteFixt
     }
 
     [Fact]
+    public async Task A_running_job_writes_its_counters_as_it_goes_and_its_summary_at_the_end()
+    {
+        // The spans the crawl makes, as an OpenTelemetry exporter would receive them.
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == Core.Telemetry.HarvesterTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var sp = CrawlHarness.Build(_db, _root, new Dictionary<string, string?> { ["Crawler:CounterFlushInterval"] = "00:00:00.200" });
+        var crawler = sp.GetRequiredService<CrawlService>();
+        var job = await crawler.CreateJobAsync(
+            new CrawlJobSpec { Site = "demo-map", Queries = [Truth.Queries[0].Query], PlacesPerQuery = 11, PhotosPerPlace = 6, BaseUrl = BaseUrl }, CancellationToken.None);
+        var run = crawler.RunJobAsync(job, CancellationToken.None);
+
+        // What an operator's dashboard reads while the job runs: crawl_jobs alone, nothing derived from the frontier.
+        var seen = new List<(int Pages, int Stored)>();
+        while (!run.IsCompleted)
+        {
+            var row = await QueryAsync("SELECT status::text, pages_visited, photos_stored FROM crawl_jobs WHERE id = $1",
+                r => (Status: r.GetString(0), Pages: r.GetInt32(1), Stored: r.GetInt32(2)), job);
+            if (row[0].Status == "running" && !run.IsCompleted)
+            {
+                seen.Add((row[0].Pages, row[0].Stored));
+            }
+
+            await Task.Delay(100);
+        }
+
+        var summary = await run;
+        await sp.GetRequiredService<BrowserHost>().DisposeAsync();
+
+        Assert.Equal(JobStatus.Completed, summary.Status);
+        Assert.True(summary.PhotosStored > 0);
+        // The counters moved while the job ran: some photos were on record before the end, and never more than at the end.
+        Assert.Contains(seen, c => c.Stored > 0 && c.Stored < summary.PhotosStored);
+        Assert.True(seen.Select(c => c.Stored).Distinct().Count() >= 3, "photos_stored took fewer than 3 values while running: " + string.Join(", ", seen.Select(c => c.Stored).Distinct()));
+        Assert.All(seen, c => Assert.InRange(c.Stored, 0, summary.PhotosStored));
+        Assert.All(seen, c => Assert.InRange(c.Pages, 0, summary.Pages));
+        Assert.Equal(seen.Select(c => c.Stored), seen.Select(c => c.Stored).Order());
+
+        // A span per page visit and per download, each with its outcome; as many stored downloads as photos stored.
+        var mine = spans.Where(a => a.GetTagItem("url.full") is string u && u.StartsWith(BaseUrl.TrimEnd('/'), StringComparison.Ordinal)).ToList();
+        Assert.Contains(mine, a => a.DisplayName == "crawl.page search" && (string?)a.GetTagItem("harvester.outcome") == "visited");
+        Assert.Contains(mine, a => a.DisplayName == "crawl.page place" && (string?)a.GetTagItem("harvester.outcome") == "visited");
+        var downloads = mine.Where(a => a.DisplayName == "crawl.download").ToList();
+        Assert.Equal(summary.PhotosStored, downloads.Count(a => (string?)a.GetTagItem("harvester.outcome") == "stored"));
+        Assert.All(downloads.Where(a => (string?)a.GetTagItem("harvester.outcome") == "failed"), a => Assert.Equal(ActivityStatusCode.Error, a.Status));
+    }
+
+    [Fact]
     public async Task A_photo_type_filter_keeps_only_that_type()
     {
         var query = Truth.Queries[1].Query;

@@ -47,7 +47,12 @@ internal static class ClusterCommands
                 WarmStart = pr.GetValue(Cold) ? false : null,
                 WriteGallery = pr.GetValue(NoGallery) ? false : null,
             };
-            var result = await services.GetRequiredService<ClusteringService>().RunAsync(request, ct);
+            ClusterRunResult result;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                result = await services.GetRequiredService<ClusteringService>().RunAsync(request, ct, progress);
+            }
+
             PrintRun(result);
             return 0;
         }));

@@ -61,7 +61,7 @@ internal static class CrawlCommands
                 Console.WriteLine($"Crawl job {jobId} created ({spec.Expand().Count} queries).");
             }
 
-            var summary = await crawler.RunJobAsync(jobId, ct);
+            var summary = await RunWithProgressAsync(services, crawler, jobId, ct);
             PrintSummary(summary);
             return 0;
         }));
@@ -86,6 +86,24 @@ internal static class CrawlCommands
         }));
         crawl.Subcommands.Add(jobs);
         return crawl;
+    }
+
+    /// <summary>Runs a job while its frontier's counts are rendered as progress (the crawl stage reports none itself).</summary>
+    public static async Task<CrawlJobSummary> RunWithProgressAsync(IServiceProvider services, CrawlService crawler, long jobId, CancellationToken ct)
+    {
+        await using var progress = Cli.StartProgress(services);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var probe = Progress.CrawlProgressProbe.RunAsync(services.GetRequiredService<Data.HarvesterDatabase>(), jobId, progress, stop.Token);
+        try
+        {
+            return await crawler.RunJobAsync(jobId, ct);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await probe;
+            await Progress.CrawlProgressProbe.ReportAsync(services.GetRequiredService<Data.HarvesterDatabase>(), jobId, progress, CancellationToken.None);
+        }
     }
 
     public static void PrintSummary(CrawlJobSummary s)

@@ -31,9 +31,12 @@ internal static class CurateCommand
                                   $"re-judged {rehash.GroupsJudged} duplicate groups, {rehash.LeftGroups} members left theirs");
             }
 
-            var progress = new Progress<CurationBatchResult>(b =>
-                Console.Error.WriteLine($"batch: {b.Claimed} images, {b.Accepted} accepted, {b.Rejected} rejected, {b.Duplicates} duplicates"));
-            var total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, progress);
+            CurationBatchResult total;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                total = await service.RunUntilDoneAsync(batch, pr.GetValue(Profile), ct, totals: progress);
+            }
+
             Console.WriteLine($"Curated {total.Claimed} images: {total.Accepted} accepted, {total.Rejected} rejected, {total.Duplicates} duplicates");
             if (total.Groups > 0)
             {

@@ -65,7 +65,7 @@ internal static class DemoCommand
                 PhotosPerPlace = Cli.AtLeast(pr, photos),
                 Profile = "place-interior",
             }, ct);
-            var map = await crawler.RunJobAsync(mapJob, ct);
+            var map = await CrawlCommands.RunWithProgressAsync(services, crawler, mapJob, ct);
             CrawlCommands.PrintSummary(map);
             var shopJob = await crawler.CreateJobAsync(new CrawlJobSpec
             {
@@ -77,12 +77,17 @@ internal static class DemoCommand
                 ReviewsPerProduct = 6,
                 Profile = "product-review",
             }, ct);
-            var shop = await crawler.RunJobAsync(shopJob, ct);
+            var shop = await CrawlCommands.RunWithProgressAsync(services, crawler, shopJob, ct);
             CrawlCommands.PrintSummary(shop);
             await services.GetRequiredService<BrowserHost>().DisposeAsync();
 
             // Curate: exact and perceptual dedupe, then the detector heuristics of each job's profile.
-            var curation = await services.GetRequiredService<CurationService>().RunUntilDoneAsync(64, null, ct);
+            CurationBatchResult curation;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                curation = await services.GetRequiredService<CurationService>().RunUntilDoneAsync(64, null, ct, totals: progress);
+            }
+
             Console.WriteLine($"[curate] {curation.Claimed} images: {curation.Accepted} accepted, {curation.Rejected} rejected, {curation.Duplicates} duplicates ({curation.CrossPlaceGroups} photos shared across places)");
             foreach (var (reason, count) in curation.RejectReasons.OrderByDescending(r => r.Value))
             {
@@ -91,12 +96,22 @@ internal static class DemoCommand
 
             // Embed the accepted images.
             var embedClock = Stopwatch.StartNew();
-            var embedding = await services.GetRequiredService<EmbedService>().RunUntilDoneAsync(null, 64, ct);
+            EmbedResult embedding;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                embedding = await services.GetRequiredService<EmbedService>().RunUntilDoneAsync(null, 64, ct, totals: progress);
+            }
+
             var embedded = embedding.Embedded;
             var model = embedding.Model.Length > 0 ? embedding.Model : services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
 
             Console.WriteLine($"[embed] {embedded} vectors with {model} in {embedClock.Elapsed.TotalSeconds:F1} s");
-            var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(null, 64, ct);
+            NearCopyResult near;
+            await using (var progress = Cli.StartProgress(services))
+            {
+                near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(null, 64, ct, progress);
+            }
+
             Console.WriteLine($"[near-copies] {near.Confirmed} copies the hashes missed (mirrored, cropped, overlaid) found among {near.Candidates} nearest-neighbour candidates; {near.GroupsChanged} duplicate groups changed");
 
             var outDir = Path.Combine(services.GetRequiredService<IOptions<Core.StorageOptions>>().Value.ResolveOutputRoot(), "demo");
@@ -111,7 +126,12 @@ internal static class DemoCommand
             string? galleryPath = null;
             if (embedded >= 4)
             {
-                var run = await services.GetRequiredService<ClusteringService>().RunAsync(new ClusterRequest { K = 0, WriteGallery = true }, ct);
+                ClusterRunResult run;
+                await using (var progress = Cli.StartProgress(services))
+                {
+                    run = await services.GetRequiredService<ClusteringService>().RunAsync(new ClusterRequest { K = 0, WriteGallery = true }, ct, progress);
+                }
+
                 ClusterCommands.PrintRun(run);
                 galleryPath = run.GalleryPath;
                 var labels = await TruthLabelsAsync(database, site.Truth, ct);
@@ -124,8 +144,12 @@ internal static class DemoCommand
             ExportResult? export = null;
             if (curation.Accepted > 0)
             {
-                export = await services.GetRequiredService<ExportService>().ExportAsync(
-                    new ExportRequest { OutputDirectory = Path.Combine(outDir, "dataset"), Force = true }, ct);
+                await using (var progress = Cli.StartProgress(services))
+                {
+                    export = await services.GetRequiredService<ExportService>().ExportAsync(
+                        new ExportRequest { OutputDirectory = Path.Combine(outDir, "dataset"), Force = true }, ct, progress);
+                }
+
                 Console.Write("[export] ");
                 ExportCommand.Print(export);
             }

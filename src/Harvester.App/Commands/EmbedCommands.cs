@@ -33,12 +33,12 @@ internal static class EmbedCommands
             var size = Cli.AtLeast(pr, batch, options.ClaimBatch);
             var model = pr.GetValue(Model);
             var clock = Stopwatch.StartNew();
-            var so = new { Embedded = 0, Failed = 0 };
-            var total = await service.RunUntilDoneAsync(model, size, ct, r =>
+            EmbedResult total;
+            await using (var progress = Cli.StartProgress(services))
             {
-                so = new { Embedded = so.Embedded + r.Embedded, Failed = so.Failed + r.Failed };
-                Console.WriteLine($"[embed] {r.Model}: +{r.Embedded} ({so.Embedded} so far, {so.Failed} failed)");
-            });
+                total = await service.RunUntilDoneAsync(model, size, ct, totals: progress);
+            }
+
             var (name, embedded, failed) = (total.Model.Length > 0 ? total.Model : model ?? options.Model, total.Embedded, total.Failed);
             var (decode, inference, write) = (total.ReadAndDecode, total.Inference, total.Write);
             var seconds = clock.Elapsed.TotalSeconds;
@@ -46,7 +46,12 @@ internal static class EmbedCommands
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
             if (!pr.GetValue(noNearCopies))
             {
-                var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct);
+                NearCopyResult near;
+                await using (var progress = Cli.StartProgress(services))
+                {
+                    near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct, progress);
+                }
+
                 Console.WriteLine($"[near-copies] {near.Checked} images compared with their nearest neighbours: {near.Candidates} candidates, {near.Confirmed} copies confirmed by their pixels, {near.GroupsChanged} duplicate groups changed");
             }
 

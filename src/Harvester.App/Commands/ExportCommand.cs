@@ -62,7 +62,12 @@ internal static class ExportCommand
             SplitPlanner.ParseSplits(request.Splits ?? "train=1");
             return Cli.InHost(pr, ct, async services =>
             {
-                var result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct);
+                ExportResult result;
+                await using (var progress = Cli.StartProgress(services))
+                {
+                    result = await services.GetRequiredService<ExportService>().ExportAsync(request, ct, progress);
+                }
+
                 Print(result);
                 return 0;
             });

@@ -12,7 +12,7 @@ internal static class WorkerCommand
         var worker = new Command("worker", "Run the long-running worker: the stages Worker:Stages selects (all by default) claim their work from PostgreSQL in batches until stopped (Ctrl+C).");
         worker.SetAction((pr, ct) => Cli.Guard(async () =>
         {
-            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption), worker: true);
+            var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption), worker: true, command: "worker");
             using var host = builder.Build();
             var health = host.Services.GetRequiredService<WorkerHealth>();
             await host.RunAsync(ct);

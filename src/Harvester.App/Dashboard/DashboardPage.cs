@@ -24,11 +24,16 @@ public static class DashboardPage
         return d.TotalHours >= 1 ? $"{(int)d.TotalHours}h {d.Minutes:D2}m" : d.TotalMinutes >= 1 ? $"{(int)d.TotalMinutes}m {d.Seconds:D2}s" : $"{d.TotalSeconds:F0}s";
     }
 
-    public static string Html(StatusSnapshot s, TimeSpan refresh)
+    /// <summary>
+    /// The page. It refreshes itself every <paramref name="refresh"/>: a few lines of inline script fetch the page again
+    /// and swap its live part in place (scroll position kept); without script, a meta refresh reloads it.
+    /// </summary>
+    public static string Html(StatusSnapshot s, SeriesSnapshot? series, TimeSpan refresh)
     {
         var h = new StringBuilder();
+        var seconds = (int)Math.Max(1, refresh.TotalSeconds);
         h.Append(CultureInfo.InvariantCulture, $$"""
-            <!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{{(int)Math.Max(1, refresh.TotalSeconds)}}">
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><noscript><meta http-equiv="refresh" content="{{seconds}}"></noscript>
             <title>Harvester — {{E(s.Database)}}</title>
             <style>
             body{font-family:system-ui,sans-serif;margin:1.5em;color:#222} h1{font-size:1.3em} h2{font-size:1.05em;margin-top:1.6em}
@@ -36,9 +41,23 @@ public static class DashboardPage
             td.n{text-align:right;font-variant-numeric:tabular-nums} .bad{color:#b00} .ok{color:#070} .muted{color:#888}
             .cards{display:flex;gap:1em;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;min-width:8em}
             .card b{display:block;font-size:1.4em}
-            </style></head><body>
+            .charts{display:flex;flex-wrap:wrap;gap:1.2em} figure.chart{margin:0} figcaption{font-weight:600;margin-bottom:.2em}
+            .legend{font-size:.85em;display:flex;flex-wrap:wrap;gap:.2em 1em;max-width:560px} .legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:-1px}
+            .alive{color:#070} .silent{color:#a60} .gone{color:#b00}
+            </style>
+            <script>
+            // Refresh in place: fetch this page again and swap its live part; a failed fetch keeps the last view.
+            setInterval(async () => {
+              try {
+                const r = await fetch(location.href, { credentials: 'same-origin', cache: 'no-store' });
+                if (!r.ok) return;
+                const next = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('live');
+                if (next) document.getElementById('live').replaceWith(next);
+              } catch (e) { }
+            }, {{seconds * 1000}});
+            </script></head><body><main id="live">
             <h1>Harvester pipeline — database {{E(s.Database)}}</h1>
-            <p class="muted">As of {{T(s.At)}} UTC; refreshes every {{(int)refresh.TotalSeconds}} s. JSON: <a href="api/status">api/status</a>, Prometheus: <a href="metrics">metrics</a>.</p>
+            <p class="muted">As of <time datetime="{{s.At.ToUniversalTime():O}}">{{T(s.At)}}</time> UTC; refreshes every {{seconds}} s. JSON: <a href="api/status">api/status</a>, <a href="api/series">api/series</a>; Prometheus: <a href="metrics">metrics</a>.</p>
             """);
 
         // Counts per stage, in pipeline order.
@@ -53,27 +72,50 @@ public static class DashboardPage
                      ("duplicates", Count("duplicate")),
                  }.Concat(s.Models.Select(m => ($"vectors {m.Name}:{m.Version}", m.Vectors))))
         {
-            h.Append(CultureInfo.InvariantCulture, $"<div class=\"card\"><b>{N(value)}</b>{E(label)}</div>");
+            h.Append(CultureInfo.InvariantCulture, $"<div class=\"card\" data-card=\"{E(label)}\"><b data-value=\"{value}\">{N(value)}</b>{E(label)}</div>");
         }
 
         h.Append("</div>");
 
+        if (series is not null)
+        {
+            // Rates per minute whatever the bucket width, so the axes read the same for any window.
+            var perMinute = 60 / series.Bucket.TotalSeconds;
+            IReadOnlyList<Series> Scale(IEnumerable<Series> xs) => [.. xs.Select(x => x with { Values = [.. x.Values.Select(v => v * perMinute)] })];
+            h.Append("<h2>Over the last ").Append(Window(series)).Append("</h2><div class=\"charts\">");
+            h.Append(Charts.Lines("throughput", "Throughput per stage", series, Scale(series.Throughput), "items per minute"));
+            h.Append(Charts.Stacked("verdicts", "Curation verdicts", series, series.Verdicts, "images"));
+            h.Append(Charts.Stacked("reasons", "Reject reasons", series, series.RejectReasons, "rejections"));
+            h.Append(Charts.Lines("queues", "Queue depth per stage", series, series.QueueDepth, "items waiting"));
+            h.Append("</div>");
+        }
+
+        Section(h, "Workers", s.Workers, "No worker has registered (<code>harvester worker</code>); commands do not register.",
+            ["worker", "state", "version", "stages", "started", "last beat", "interval", "items done", ""],
+            w => $"<td><code>{E(w.Id)}</code></td><td class=\"{w.State.ToString().ToLowerInvariant()}\" data-state=\"{w.State.ToString().ToLowerInvariant()}\">{w.State.ToString().ToLowerInvariant()}</td>" +
+                 $"<td>{E(w.Version)}</td><td>{E(string.Join(", ", w.Stages))}</td><td>{T(w.StartedAt)}</td><td>{T(w.LastBeatAt)}</td>" +
+                 $"<td class=\"n\">{w.HeartbeatInterval.TotalSeconds:0.#} s</td><td class=\"n\">{N(w.ItemsDone)}</td><td class=\"muted\">{E(w.Why)}</td>",
+            $"Alive: beat within one interval plus a margin. Silent: missed a beat. Gone: stopped, no longer running on this machine, or no beat for {Data.Stages.WorkerRegistry.GoneAfterBeats} intervals; its leases are orphaned and the next claim takes them back.");
+
         Section(h, "Crawl jobs", s.Jobs, "No crawl jobs yet (<code>harvester crawl</code>).",
             ["id", "site", "name", "status", "pages", "places", "products", "photos found", "stored", "failed items", "started", "took"],
             j => $"<td class=\"n\">{j.Id}</td><td>{E(j.Site)}</td><td>{E(j.Name)}</td>" +
-                 $"<td class=\"{j.Status switch { "failed" => "bad", "completed" => "ok", _ => "" }}\" title=\"{E(j.Error)}\">{E(j.Status)}</td>" +
-                 string.Concat(new long[] { j.PagesVisited, j.Places, j.Products, j.PhotosFound, j.PhotosStored, j.Failures }.Select(v => $"<td class=\"n\">{N(v)}</td>")) +
+                 $"<td class=\"{j.Status switch { "failed" => "bad", "completed" => "ok", _ => "" }}\" title=\"{E(j.Error)}\" data-field=\"status\">{E(j.Status)}</td>" +
+                 // data-field/data-value let scripts and tests read a job's counters without parsing formatted numbers.
+                 string.Concat(new (string Field, long Value)[] { ("pages", j.PagesVisited), ("places", j.Places), ("products", j.Products), ("photos-found", j.PhotosFound), ("stored", j.PhotosStored), ("failures", j.Failures) }
+                     .Select(v => $"<td class=\"n\" data-field=\"{v.Field}\" data-value=\"{v.Value}\">{N(v.Value)}</td>")) +
                  $"<td>{T(j.StartedAt)}</td><td class=\"n\">{Duration(j.StartedAt, j.FinishedAt, s.At)}</td>");
         Section(h, "Crawl frontier", s.Frontier, "Empty.", ["state", "count"], c => $"<td>{E(c.Key)}</td><td class=\"n\">{N(c.Count)}</td>");
         Section(h, "Why photos were rejected", s.RejectReasons, "No rejections.", ["reason", "count"], c => $"<td>{E(c.Key)}</td><td class=\"n\">{N(c.Count)}</td>");
         Section(h, "Stage work in flight", s.Leases, "No leases held: every stage is idle or finished.",
-            ["stage", "leased now", "lease expired", "most attempts"],
-            l => $"<td>{E(l.Stage)}</td><td class=\"n\">{N(l.InFlight)}</td><td class=\"n{(l.Expired > 0 ? " bad" : "")}\">{N(l.Expired)}</td><td class=\"n\">{l.MaxAttempts}</td>",
-            "Expired leases belong to items whose worker died or failed them; they are retried until their attempts run out.");
+            ["stage", "leased now", "of which orphaned", "lease expired", "most attempts"],
+            l => $"<td data-field=\"stage\">{E(l.Stage)}</td><td class=\"n\">{N(l.InFlight)}</td><td class=\"n{(l.Orphaned > 0 ? " bad" : "")}\" data-field=\"orphaned\" data-value=\"{l.Orphaned}\">{N(l.Orphaned)}</td>" +
+                 $"<td class=\"n{(l.Expired > 0 ? " bad" : "")}\">{N(l.Expired)}</td><td class=\"n\">{l.MaxAttempts}</td>",
+            "Orphaned leases are held by a worker that is gone; the next claim of any worker takes them back. Expired leases belong to items whose worker died or failed them; they are retried until their attempts run out.");
         Section(h, "Clustering runs", s.Runs, "No runs yet (<code>harvester cluster</code>).",
             ["run", "model", "k", "status", "images", "silhouette", "started", "took", "gallery"],
             r => $"<td class=\"n\">{r.Id}</td><td>{E(r.Model)}</td><td class=\"n\">{r.K}</td>" +
-                 $"<td class=\"{(r.Status == "failed" ? "bad" : "")}\" title=\"{E(r.Error)}\">{E(r.Status)}</td>" +
+                 $"<td class=\"{(r.Status == "failed" || r.OwnerGone ? "bad" : "")}\" title=\"{E(r.Error)}\">{E(r.Status)}{(r.OwnerGone ? " (its process is gone; the next run marks it failed)" : "")}</td>" +
                  $"<td class=\"n\">{(r.Images is { } n ? N(n) : "")}</td><td class=\"n\">{r.Silhouette?.ToString("F3", CultureInfo.InvariantCulture)}</td>" +
                  $"<td>{T(r.StartedAt)}</td><td class=\"n\">{Duration(r.StartedAt, r.FinishedAt, s.At)}</td>" +
                  $"<td>{(r.Gallery is null ? "" : $"<a href=\"out/{E(r.Gallery)}\">clusters</a>")}</td>");
@@ -82,8 +124,14 @@ public static class DashboardPage
             x => $"<td>{E(x.Path)}</td><td>{T(x.CreatedAt)}</td><td class=\"n\">{N(x.Images)}</td><td>{E(x.Splits)}</td>" +
                  $"<td><a href=\"out/{E(x.Path)}/export.json\">report</a> · <a href=\"out/{E(x.Path)}/manifest.csv\">manifest</a></td>");
 
-        h.Append("</body></html>");
+        h.Append("</main></body></html>");
         return h.ToString();
+    }
+
+    private static string Window(SeriesSnapshot s)
+    {
+        var w = s.Bucket * s.Buckets.Count;
+        return w.TotalHours >= 1 ? $"{w.TotalHours:0.#} h" : $"{w.TotalMinutes:0} min";
     }
 
     /// <summary>A titled table, or a note when there are no rows. <paramref name="empty"/> is trusted HTML.</summary>
@@ -132,6 +180,9 @@ public static class DashboardPage
             ($"stage=\"{Label(l.Stage)}\",state=\"expired\"", l.Expired),
         }));
         Family("harvester_embeddings", "Stored vectors per model.", s.Models.Select(x => ($"model=\"{Label(x.Name + ":" + x.Version)}\"", x.Vectors)));
+        Family("harvester_stage_leases_orphaned", "Live stage leases held by gone workers.", s.Leases.Select(l => ($"stage=\"{Label(l.Stage)}\"", l.Orphaned)));
+        Family("harvester_workers", "Registered workers by heartbeat state.", Enum.GetValues<Data.Stages.WorkerState>()
+            .Select(st => ($"state=\"{st.ToString().ToLowerInvariant()}\"", (long)s.Workers.Count(w => w.State == st))));
         Family("harvester_crawl_jobs", "Recent crawl jobs by status.", s.Jobs.GroupBy(j => j.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => ($"status=\"{Label(g.Key)}\"", (long)g.Count())));
         return m.ToString();
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Harvester.Core;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -13,12 +14,16 @@ public sealed record JobRow(
     long Id, string Site, string Name, string Status, int PagesVisited, int Places, int Products, int PhotosFound, int PhotosStored, int Failures,
     DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);
 
-/// <summary>Work leases of one stage: items being worked on now, and leases that ran out (their worker died or gave up).</summary>
-public sealed record LeaseRow(string Stage, long InFlight, long Expired, int MaxAttempts);
+/// <summary>
+/// Work leases of one stage: items being worked on now, leases that ran out (their worker died or gave up), and
+/// live leases whose owner is gone (<see cref="WorkerRegistry"/>'s rule) — orphaned: the next claim takes them back.
+/// </summary>
+public sealed record LeaseRow(string Stage, long InFlight, long Expired, int MaxAttempts, long Orphaned = 0);
 
 public sealed record ModelRow(string Name, string Version, int Dimension, long Vectors);
 
-public sealed record RunRow(long Id, string Model, int K, string Status, long? Images, double? Silhouette, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, string? Gallery, string? Error);
+/// <summary>A clustering run; <see cref="OwnerGone"/> marks a run still recorded as running whose process is gone.</summary>
+public sealed record RunRow(long Id, string Model, int K, string Status, long? Images, double? Silhouette, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, string? Gallery, string? Error, bool OwnerGone = false);
 
 public sealed record ExportRow(string Path, DateTimeOffset? CreatedAt, int Images, string Splits);
 
@@ -33,7 +38,8 @@ public sealed record StatusSnapshot(
     IReadOnlyList<ModelRow> Models,
     IReadOnlyList<JobRow> Jobs,
     IReadOnlyList<RunRow> Runs,
-    IReadOnlyList<ExportRow> Exports);
+    IReadOnlyList<ExportRow> Exports,
+    IReadOnlyList<WorkerRow> Workers);
 
 /// <summary>
 /// Reads what operators watch: images per status and why they were rejected, the crawl frontier, crawl jobs, stage
@@ -56,18 +62,30 @@ public sealed class PipelineStatus(HarvesterDatabase database, IOptions<StorageO
             """, ct);
         var frontier = await CountsAsync(conn, tx, "SELECT state::text, count(*) FROM frontier GROUP BY 1 ORDER BY 1", ct);
 
-        var leases = new List<LeaseRow>();
+        var workers = await WorkerRegistry.ListAsync(conn, tx, ct);
+        var goneWorkers = workers.Where(w => w.State == WorkerState.Gone).Select(w => w.Id).ToHashSet(StringComparer.Ordinal);
+        bool Gone(string? owner) => owner is not null && (goneWorkers.Contains(owner) || ProcessIdentity.IsDeadLocalOwner(owner));
+
+        // Per owner, so leases of gone owners can be told apart; the crawl frontier's own claims count as stage crawl.
+        var perOwner = new List<(string Stage, string? Owner, long Live, long Expired, int Attempts)>();
         await using (var cmd = new NpgsqlCommand("""
-            SELECT stage, count(*) FILTER (WHERE lease_until > now()), count(*) FILTER (WHERE lease_until <= now()), max(attempts)
-            FROM work_leases GROUP BY stage ORDER BY stage
+            SELECT stage, claimed_by, count(*) FILTER (WHERE lease_until > now()), count(*) FILTER (WHERE lease_until <= now()), max(attempts)
+            FROM work_leases GROUP BY 1, 2
+            UNION ALL
+            SELECT 'crawl', claimed_by, count(*) FILTER (WHERE lease_until > now()), count(*) FILTER (WHERE lease_until <= now()), max(attempts)
+            FROM frontier WHERE state = 'claimed' GROUP BY 1, 2
             """, conn, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
             while (await r.ReadAsync(ct))
             {
-                leases.Add(new LeaseRow(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt32(3)));
+                perOwner.Add((r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetInt64(2), r.GetInt64(3), r.GetInt32(4)));
             }
         }
+
+        var leases = perOwner.GroupBy(x => x.Stage).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LeaseRow(g.Key, g.Sum(x => x.Live), g.Sum(x => x.Expired), g.Max(x => x.Attempts), g.Where(x => Gone(x.Owner)).Sum(x => x.Live)))
+            .ToList();
 
         var models = new List<ModelRow>();
         await using (var cmd = new NpgsqlCommand("""
@@ -102,7 +120,7 @@ public sealed class PipelineStatus(HarvesterDatabase database, IOptions<StorageO
         var runs = new List<RunRow>();
         await using (var cmd = new NpgsqlCommand($"""
             SELECT c.id, m.name || ':' || m.version, c.k, c.status::text, (c.metrics->>'images')::bigint, (c.metrics->>'silhouette')::double precision,
-                   c.started_at, c.finished_at, c.error
+                   c.started_at, c.finished_at, c.error, c.owner
             FROM clustering_runs c JOIN embedding_models m ON m.id = c.model_id ORDER BY c.id DESC LIMIT {RunRows}
             """, conn, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -114,12 +132,12 @@ public sealed class PipelineStatus(HarvesterDatabase database, IOptions<StorageO
                 runs.Add(new RunRow(
                     id, r.GetString(1), r.GetInt32(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.IsDBNull(5) ? null : r.GetDouble(5),
                     r.GetFieldValue<DateTimeOffset>(6), Nullable(r, 7), File.Exists(Path.Combine(output, gallery)) ? gallery.Replace('\\', '/') : null,
-                    r.IsDBNull(8) ? null : r.GetString(8)));
+                    r.IsDBNull(8) ? null : r.GetString(8), r.GetString(3) == "running" && !r.IsDBNull(9) && Gone(r.GetString(9))));
             }
         }
 
         await tx.CommitAsync(ct);
-        return new StatusSnapshot(DateTimeOffset.UtcNow, conn.Database, images, reasons, frontier, leases, models, jobs, runs, Exports(output));
+        return new StatusSnapshot(DateTimeOffset.UtcNow, conn.Database, images, reasons, frontier, leases, models, jobs, runs, Exports(output), workers);
     }
 
     private static DateTimeOffset? Nullable(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetFieldValue<DateTimeOffset>(i);

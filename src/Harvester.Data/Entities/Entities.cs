@@ -263,3 +263,23 @@ public sealed class WorkLease
     /// <summary>Why the stage gave up.</summary>
     public string? LastError { get; set; }
 }
+
+/// <summary>
+/// A worker process and its heartbeat: registered when <c>harvester worker</c> starts, beaten every
+/// Worker:HeartbeatInterval, marked stopped on a clean exit. The dashboard judges it alive, silent or gone from its
+/// last beat; claims of a gone worker are reclaimed at once (see <c>WorkerRegistry</c>).
+/// </summary>
+public sealed class WorkerProcess
+{
+    /// <summary>The claim owner it writes on leases: "host:pid:start".</summary>
+    public required string Id { get; set; }
+    public required string Host { get; set; }
+    public int Pid { get; set; }
+    public required string Version { get; set; }
+    public List<string> Stages { get; set; } = [];
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset LastBeatAt { get; set; }
+    public TimeSpan HeartbeatInterval { get; set; }
+    public long ItemsDone { get; set; }
+    public DateTimeOffset? StoppedAt { get; set; }
+}

@@ -143,8 +143,38 @@ public static class StageLeases
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>Ends at once the live leases held by processes of this machine that no longer run. Returns how many.</summary>
+    /// <summary>
+    /// How many candidates <see cref="ClaimAsync"/> could claim now for <paramref name="stage"/>: the candidates not
+    /// under another live claim and not given up on. What a command shows as its total.
+    /// </summary>
+    public static async Task<long> CountClaimableAsync(NpgsqlDataSource dataSource, string stage, string candidatesSql, CancellationToken ct, params object[] candidateParameters)
+    {
+        var n = candidateParameters.Length;
+        await using var cmd = dataSource.CreateCommand($"""
+            SELECT count(*) FROM ({candidatesSql}) AS c(id)
+            WHERE NOT EXISTS (SELECT 1 FROM work_leases w WHERE w.stage = ${n + 1} AND w.item_id = c.id
+                              AND (w.lease_until > now() OR w.given_up_at IS NOT NULL))
+            """);
+        foreach (var p in candidateParameters)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+        }
+
+        cmd.Parameters.Add(new NpgsqlParameter { Value = stage });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Ends at once the live leases held by processes of this machine that no longer run, and those of registered
+    /// workers (of any machine) that are gone by their heartbeat (<see cref="WorkerRegistry"/>). Returns how many.
+    /// </summary>
     public static async Task<int> ReclaimDeadOwnersAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        var gone = await WorkerRegistry.ReclaimFromGoneWorkersAsync(dataSource, ct);
+        return gone + await ReclaimDeadLocalOwnersAsync(dataSource, ct);
+    }
+
+    private static async Task<int> ReclaimDeadLocalOwnersAsync(NpgsqlDataSource dataSource, CancellationToken ct)
     {
         var dead = new List<string>();
         await using (var owners = dataSource.CreateCommand("SELECT DISTINCT claimed_by FROM work_leases WHERE lease_until > now()"))

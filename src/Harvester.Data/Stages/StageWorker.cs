@@ -12,6 +12,13 @@ public sealed class WorkerHealth
     public string? Failure => _failure;
 
     public void Fail(string reason) => Interlocked.CompareExchange(ref _failure, reason, null);
+
+    private long _itemsDone;
+
+    /// <summary>Items every stage loop of this process claimed and finished so far (what its heartbeat reports).</summary>
+    public long ItemsDone => Interlocked.Read(ref _itemsDone);
+
+    public void AddItems(int n) => Interlocked.Add(ref _itemsDone, n);
 }
 
 /// <summary>
@@ -50,7 +57,8 @@ public sealed class StageWorker(IStage stage, HarvesterDatabase database, TimePr
                 }
 
                 abandoned = false;
-                var result = await stage.RunOnceAsync(ct);
+                var result = await StageRunner.TracedPassAsync(stage.Name, stage.RunOnceAsync, ct);
+                health.AddItems(result.Claimed);
                 if (outage > 0)
                 {
                     Log.DatabaseBack(logger, stage.Name, outage);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Harvester.Core;
 using Harvester.Core.Stages;
 using Microsoft.Extensions.DependencyInjection;
@@ -5,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Harvester.Data.Stages;
 
@@ -15,6 +17,13 @@ public sealed class WorkerOptions
 
     /// <summary>Stage names (crawl, curate, embed, cluster); empty: every stage the app has.</summary>
     public List<string> Stages { get; set; } = [];
+
+    /// <summary>
+    /// How often the worker writes its heartbeat to the workers table. Silent after one interval plus a margin, gone
+    /// (and its claims reclaimable at once) after <see cref="WorkerRegistry.GoneAfterBeats"/> intervals.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.200", "00:10:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 public static class WorkerServiceCollectionExtensions
@@ -25,7 +34,7 @@ public static class WorkerServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddHarvesterWorker(this IServiceCollection services)
     {
-        services.AddOptions<WorkerOptions>().BindSection(WorkerOptions.Section).ValidateOnStart();
+        services.AddOptions<WorkerOptions>().BindSection(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerStagesValidation>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<WorkerHealth>();
@@ -51,16 +60,27 @@ public static class WorkerServiceCollectionExtensions
         private readonly List<StageWorker> _workers = [];
         private readonly CancellationTokenSource _stopping = new();
         private Task _janitor = Task.CompletedTask;
+        private Task _heartbeat = Task.CompletedTask;
 
         public async Task StartAsync(CancellationToken cancellationToken)
         {
-            var selected = services.GetRequiredService<IOptions<WorkerOptions>>().Value.Stages;
+            var options = services.GetRequiredService<IOptions<WorkerOptions>>().Value;
+            var selected = options.Stages;
             foreach (var stage in services.GetServices<IStage>().Where(s => selected.Count == 0 || selected.Contains(s.Name)))
             {
                 _workers.Add(new StageWorker(
                     stage, services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
                     services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<ILogger<StageWorker>>()));
             }
+
+            // Registered before any claim, so a claim this worker holds always has a heartbeat to be judged by.
+            var database = services.GetRequiredService<HarvesterDatabase>();
+            var health = services.GetRequiredService<WorkerHealth>();
+            var heartbeatLogger = services.GetRequiredService<ILogger<StageWorker>>();
+            var names = _workers.Select(w => w.Stage.Name).ToList();
+            await WorkerRegistry.RegisterAsync(database.DataSource, names, options.HeartbeatInterval, cancellationToken);
+            Log.WorkerRegistered(heartbeatLogger, ProcessIdentity.Current, string.Join(", ", names), options.HeartbeatInterval);
+            _heartbeat = Task.Run(() => BeatAsync(database, health, options.HeartbeatInterval, services.GetRequiredService<TimeProvider>(), heartbeatLogger, _stopping.Token), CancellationToken.None);
 
             foreach (var w in _workers)
             {
@@ -90,8 +110,47 @@ public static class WorkerServiceCollectionExtensions
         public async Task StopAsync(CancellationToken cancellationToken)
         {
             await _stopping.CancelAsync();
-            await Task.WhenAll(_workers.Select(w => w.StopAsync(cancellationToken)).Append(_janitor));
+            await Task.WhenAll(_workers.Select(w => w.StopAsync(cancellationToken)).Append(_janitor).Append(_heartbeat));
+            try
+            {
+                // A clean exit says so at once: the dashboard shows it gone, and what it still held is free to claim.
+                var database = services.GetRequiredService<HarvesterDatabase>();
+                await WorkerRegistry.StopAsync(database.DataSource, services.GetRequiredService<WorkerHealth>().ItemsDone, cancellationToken);
+            }
+            catch (Exception e) when (TransientDatabaseErrors.Is(e) || e is OperationCanceledException)
+            {
+                // The database is gone too: the heartbeat stops, and the worker turns gone by age instead.
+            }
+
             _stopping.Dispose();
+        }
+
+        /// <summary>Beats every <paramref name="interval"/>; a database that is away is retried at the next beat.</summary>
+        private static async Task BeatAsync(HarvesterDatabase database, WorkerHealth health, TimeSpan interval, TimeProvider time, ILogger logger, CancellationToken ct)
+        {
+            var failing = false;
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(interval, time, ct);
+                    await WorkerRegistry.BeatAsync(database.DataSource, health.ItemsDone, ct);
+                    failing = false;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException)
+                {
+                    // Logged once per outage: the stage loops already report the database's absence.
+                    if (!failing)
+                    {
+                        Log.HeartbeatFailed(logger, TransientDatabaseErrors.Describe(e), interval);
+                        failing = true;
+                    }
+                }
+            }
         }
     }
 }
