@@ -1,7 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Harvester.Core;
 using Harvester.Curate;
+using Harvester.Data;
+using Harvester.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
 using Harvester.DemoSite.Corpus;
 using Harvester.Imaging;
 using OpenCvSharp;
@@ -106,6 +112,16 @@ internal static class Throughput
                 var same = heavy.Zip(refHeavy).Count(x => x.First == x.Second);
                 Console.WriteLine($"| {size} | {same} / {files.Length} = {(double)same / files.Length:P1} | {agreement[size].Same} / {files.Length} = {(double)agreement[size].Same / files.Length:P1} | {agreement[size].Skipped} |");
             }
+
+            // The whole stage as it runs: blobs read back, analysis, verdicts, hashes and dedupe written to PostgreSQL.
+            Console.WriteLine($"\nWhole curate stage (CurationService, embedded PostgreSQL, profile '{profileName}', batches of 64), {files.Length} images, one run each:\n");
+            Console.WriteLine("| text input size | images/s | accepted / rejected / duplicates |");
+            Console.WriteLine("|---|---|---|");
+            foreach (var size in new[] { 640, textSizes.Min() }.Distinct())
+            {
+                var (rate, summary) = StageAsync(files, modelsRoot, size, profileName, profile, outDir).GetAwaiter().GetResult();
+                Console.WriteLine($"| {size} | {rate:F1} | {summary.Accepted} / {summary.Rejected} / {summary.Duplicates} |");
+            }
         }
         finally
         {
@@ -115,6 +131,46 @@ internal static class Throughput
             }
 
             Directory.Delete(dir, true);
+        }
+    }
+
+    private static async Task<(double Rate, CurationBatchResult Summary)> StageAsync(byte[][] files, string modelsRoot, int textSize, string profileName, CurationProfile profile, string outDir)
+    {
+        var fixture = new PostgresFixture();
+        await fixture.InitializeAsync();
+        var blobRoot = Path.Combine(outDir, "stage-blobs-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await using var db = await fixture.CreateDatabaseAsync("stage");
+            var blobs = new BlobStore(Options.Create(new StorageOptions { BlobRoot = blobRoot }));
+            await using (var conn = await db.DataSource.OpenConnectionAsync())
+            {
+                for (var i = 0; i < files.Length; i++)
+                {
+                    var sha = await blobs.PutAsync(files[i], CancellationToken.None);
+                    await using var cmd = new NpgsqlCommand("INSERT INTO images (sha256, byte_size, source_url, status) VALUES ($1, $2, $3, 'fetched') ON CONFLICT (sha256) DO NOTHING", conn);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = sha });
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = (long)files[i].Length });
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = $"https://bench.test/{i}" });
+                    await cmd.ExecuteNonQueryAsync();
+                }
+            }
+
+            var options = new CurationOptions { Text = { InputSize = textSize } };
+            options.Profiles[profileName] = profile;
+            using var analyzer = new ImageAnalyzer(options, modelsRoot);
+            var service = new CurationService(db, new CurateStore(db), blobs, new DuplicateGroups(blobs), analyzer, Options.Create(options), NullLogger<CurationService>.Instance);
+            var sw = Stopwatch.StartNew();
+            var summary = await service.RunUntilDoneAsync(64, profileName, CancellationToken.None);
+            return (summary.Claimed / sw.Elapsed.TotalSeconds, summary);
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+            if (Directory.Exists(blobRoot))
+            {
+                Directory.Delete(blobRoot, true);
+            }
         }
     }
 
@@ -139,5 +195,61 @@ internal static class Throughput
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(repoRoot, "appsettings.json")));
         var section = json.RootElement.GetProperty("Curation").GetProperty("Profiles").GetProperty(name);
         return section.Deserialize<CurationProfile>() ?? throw new InvalidOperationException($"Curation:Profiles:{name} is missing from appsettings.json.");
+    }
+}
+
+/// <summary>Does batching PP-OCRv4 runs pay on CPU? The same images, one per run against several per run, two workers.</summary>
+internal static class TextBatching
+{
+    public static void Run(string modelsRoot, int count, int runs, int[] sizes, int[] batches)
+    {
+        var photos = PhotoCorpus.All().Where(p => !p.Flat).Take(count).ToList();
+        var mats = new Mat[photos.Count];
+        Parallel.For(0, photos.Count, i =>
+        {
+            using var src = Cv2.ImDecode(PhotoCorpus.RenderJpeg(photos[i], 1024), ImreadModes.Color);
+            mats[i] = new Mat();
+            Cv2.Resize(src, mats[i], new Size(640, 480), 0, 0, InterpolationFlags.Area);
+        });
+        var cores = Environment.ProcessorCount;
+        var options = new CurationOptions();
+        Console.WriteLine($"\n## PP-OCRv4 text detection, batched or not: {mats.Length} photos 640x480, {cores} workers, one intra-op thread each, median of {runs} alternating runs\n");
+        Console.WriteLine("| input size | images per model run | images/s (median) | runs | same ratios as one per run |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var size in sizes)
+        {
+            using var detector = new Harvester.Curate.Detectors.TextDetector(Harvester.Curate.Detectors.OnnxModels.Resolve(modelsRoot, options.Text.Model), size, options.Text.PixelThreshold);
+            var reference = mats.AsParallel().AsOrdered().WithDegreeOfParallelism(cores).Select(detector.TextRatio).ToArray();
+            var results = batches.ToDictionary(b => b, _ => new List<double>());
+            var same = new Dictionary<int, int>();
+            foreach (var b in batches)
+            {
+                var chunks = mats.Chunk(b).ToArray();
+                var got = chunks.AsParallel().AsOrdered().WithDegreeOfParallelism(cores).SelectMany(detector.TextRatios).ToArray();
+                same[b] = got.Zip(reference).Count(x => Math.Abs(x.First - x.Second) < 1e-4);
+            }
+
+            for (var r = 0; r < runs; r++)
+            {
+                foreach (var b in batches)
+                {
+                    var chunks = mats.Chunk(b).ToArray();
+                    var sw = Stopwatch.StartNew();
+                    Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = cores }, c => detector.TextRatios(c));
+                    results[b].Add(mats.Length / sw.Elapsed.TotalSeconds);
+                }
+            }
+
+            foreach (var b in batches)
+            {
+                var v = results[b].Order().ToList();
+                Console.WriteLine($"| {size} | {b} | {v[v.Count / 2]:F1} | {string.Join(", ", results[b].Select(x => x.ToString("F1", CultureInfo.InvariantCulture)))} | {same[b]} / {mats.Length} |");
+            }
+        }
+
+        foreach (var m in mats)
+        {
+            m.Dispose();
+        }
     }
 }
