@@ -235,8 +235,8 @@ internal static class Dedupe
         var stageSeconds = sw.Elapsed.TotalSeconds;
         var oldGroups = ReplayOld(order);
         Console.WriteLine($"### Whole curation, {(heldOut ? "held-out" : "tuning")}: {order.Count} images in one shuffled order (stage run {stageSeconds:F0} s)\n");
-        Console.WriteLine("| stage | pair precision | pair recall | R mild (copy grouped with its original) | groups mixing photos | mixed groups' largest span | kept image is the original (groups with the original) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| stage | pair precision | pair recall | R mild (copy grouped with its original) | groups mixing photos | mixed groups' largest span | kept image is the original (groups with the original) | kept instead of the original |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (name, groupOf, kept) in new[] { ("old (replayed)", oldGroups.GroupOf, oldGroups.Kept), ("new (CurationService)", newGroups.GroupOf, newGroups.Kept) })
         {
             long tp = 0, fp = 0, pos = 0;
@@ -259,7 +259,9 @@ internal static class Dedupe
             var mixed = groups.Where(g => g.Select(i => i.Photo).Distinct().Count() > 1).ToList();
             var withOriginal = groups.Where(g => g.Any(i => i.Kind == "Original")).ToList();
             var keptOriginal = withOriginal.Count(g => kept.TryGetValue(g.Key, out var k) && (k.Kind == "Original" || (k.Kind == nameof(VariantKind.Png) && k.Photo == g.First(i => i.Kind == "Original").Photo)));
-            Console.WriteLine($"| {name} | {Precision(tp, fp):F3} | {(double)tp / pos:F3} | {(double)mildHit / mild.Count:F3} | {mixed.Count} | {(mixed.Count == 0 ? 0 : mixed.Max(g => g.Select(i => i.Photo).Distinct().Count()))} photos | {keptOriginal} of {withOriginal.Count} = {(double)keptOriginal / Math.Max(1, withOriginal.Count):F3} |");
+            var instead = withOriginal.Select(g => kept.TryGetValue(g.Key, out var k) ? k.Kind : "none").Where(k => k != "Original")
+                .GroupBy(k => k).OrderByDescending(k => k.Count()).Select(k => $"{k.Key} {k.Count()}");
+            Console.WriteLine($"| {name} | {Precision(tp, fp):F3} | {(double)tp / pos:F3} | {(double)mildHit / mild.Count:F3} | {mixed.Count} | {(mixed.Count == 0 ? 0 : mixed.Max(g => g.Select(i => i.Photo).Distinct().Count()))} photos | {keptOriginal} of {withOriginal.Count} = {(double)keptOriginal / Math.Max(1, withOriginal.Count):F3} | {string.Join(", ", instead)} |");
         }
 
         Console.WriteLine("\n(Pairs exclude caption-box copies as positives: a caption box over a fifth of the frame is another picture for a hash. The PNG copies are left out of this run: lossless copies of the original's pixels would always be kept.)\n");

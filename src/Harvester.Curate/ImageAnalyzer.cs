@@ -43,6 +43,10 @@ public sealed class ImageAnalyzer : IDisposable
     private readonly ImageDecoder _decoder;
     private readonly FaceDetector? _faces;
     private readonly TextDetector? _text;
+    private readonly TextDetector? _textConfirm;
+    private readonly int _textSize;
+    private readonly int _confirmSize;
+    private readonly double _confirmFactor;
     private readonly ISubjectDetector _subjects;
 
     public ImageAnalyzer(IOptions<CurationOptions> options, IOptions<StorageOptions> storage)
@@ -63,7 +67,15 @@ public sealed class ImageAnalyzer : IDisposable
 
             if (options.Text.Enabled)
             {
-                _text = new TextDetector(OnnxModels.Resolve(modelsRoot, options.Text.Model), options.Text.InputSize, options.Text.PixelThreshold);
+                var t = options.Text;
+                _text = new TextDetector(OnnxModels.Resolve(modelsRoot, t.Model), t.InputSize, t.PixelThreshold);
+                _textSize = t.InputSize;
+                if (t.ConfirmSize > 0 && t.ConfirmSize != t.InputSize)
+                {
+                    _textConfirm = new TextDetector(OnnxModels.Resolve(modelsRoot, t.Model), t.ConfirmSize, t.PixelThreshold);
+                    _confirmSize = t.ConfirmSize;
+                    _confirmFactor = t.ConfirmFactor;
+                }
             }
 
             var s = options.Subjects;
@@ -75,6 +87,7 @@ public sealed class ImageAnalyzer : IDisposable
         {
             _faces?.Dispose();
             _text?.Dispose();
+            _textConfirm?.Dispose();
             throw;
         }
     }
@@ -194,7 +207,18 @@ public sealed class ImageAnalyzer : IDisposable
 
         if (_text is not null && Needed(profile?.MaxTextRatio is not null))
         {
-            scores["text_ratio"] = Math.Round(_text.TextRatio(px), 5);
+            // A ratio near the profile's threshold is measured again at the larger size, where small text that the
+            // first size misses counts; clear cases (no text, a menu board) keep the cheap first answer.
+            var ratio = _text.TextRatio(px);
+            var size = _textSize;
+            if (_textConfirm is not null && profile?.MaxTextRatio is { } limit && ratio > limit / _confirmFactor && ratio < limit * _confirmFactor)
+            {
+                ratio = _textConfirm.TextRatio(px);
+                size = _confirmSize;
+            }
+
+            scores["text_ratio"] = Math.Round(ratio, 5);
+            scores["text_input_size"] = size;
             if (profile is not null)
             {
                 reasons = Verdicts.Evaluate(profile, scores);
@@ -224,6 +248,7 @@ public sealed class ImageAnalyzer : IDisposable
     {
         _faces?.Dispose();
         _text?.Dispose();
+        _textConfirm?.Dispose();
         _subjects.Dispose();
     }
 }

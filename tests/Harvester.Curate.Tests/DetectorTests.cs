@@ -1,3 +1,4 @@
+using Harvester.DemoSite.Corpus;
 using Harvester.Testing;
 using Harvester.Imaging;
 using Harvester.Core;
@@ -27,6 +28,29 @@ public sealed class DetectorTests
         var land = Analyze(TestImages.Read(TestImages.Landscape));
         Assert.Equal(0, land.Scores["faces"]);
         Assert.Equal(0, land.Scores["face_area_ratio"]);
+    }
+
+    [Fact]
+    public void Batched_text_detection_gives_each_image_the_ratio_it_gets_alone()
+    {
+        // Images of two input shapes in one call: a menu board and photos (landscape and portrait), so the batch path
+        // both shares a model run and splits by shape.
+        var menu = Cv2.ImDecode(PhotoCorpus.RenderTextImage(["MENU", "Americano 4.50", "Latte 5.00", "Scone 3.80", "Cheesecake 6.80"], 640, 480), ImreadModes.Color);
+        using var landscape = TestImages.Read(TestImages.Landscape);
+        using var photo = TestImages.Scaled(landscape, 640);
+        using var portrait = new Mat();
+        Cv2.Transpose(photo, portrait);
+        using var captioned = photo.Clone();
+        Cv2.PutText(captioned, "TODAY ONLY 50% OFF", new Point(20, 80), HersheyFonts.HersheyDuplex, 1.3, Scalar.White, 3);
+        Mat[] images = [menu, photo, portrait, captioned, menu];
+        using var detector = new Harvester.Curate.Detectors.TextDetector(OnnxModels.Resolve(CurateKit.ModelsRoot, "ppocr-v4-det.onnx"), 320, 0.3);
+
+        var batched = detector.TextRatios(images);
+
+        // The same pixels through the same network; a few map pixels at the threshold may flip with another batch layout.
+        Assert.All(images.Select(detector.TextRatio).Zip(batched), x => Assert.Equal(x.First, x.Second, 0.001));
+        Assert.True(batched[0] > 0.08 && batched[1] < batched[3], string.Join(", ", batched));
+        menu.Dispose();
     }
 
     [Fact]

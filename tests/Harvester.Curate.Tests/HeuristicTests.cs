@@ -145,6 +145,50 @@ public sealed class HeuristicTests
         Assert.Contains("text-heavy", Reasons(overlaid, profile));
     }
 
+    [Fact]
+    public void A_text_ratio_near_the_profile_threshold_is_measured_again_at_the_confirm_size_and_clear_cases_are_not()
+    {
+        // A real photo with one to eight lines of small caption text: the ratio climbs through the profile's threshold.
+        var profile = new CurationProfile { MaxTextRatio = 0.05 };
+        using var photo = TestImages.Read(TestImages.Landscape);
+        var candidates = Enumerable.Range(0, 9).Select(lines =>
+        {
+            using var scaled = TestImages.Scaled(photo, 640);
+            for (var line = 0; line < lines; line++)
+            {
+                Cv2.PutText(scaled, "Open daily 8:00 - 22:00, free wifi", new Point(16, 40 + (line * 52)), HersheyFonts.HersheySimplex, 0.8, Scalar.White, 2);
+            }
+
+            return TestImages.Jpeg(scaled);
+        }).ToList();
+        var options = CurateKit.Options();
+        using var first = new Harvester.Curate.Detectors.TextDetector(Harvester.Curate.Detectors.OnnxModels.Resolve(CurateKit.ModelsRoot, options.Text.Model), options.Text.InputSize, options.Text.PixelThreshold);
+        using var confirm = new Harvester.Curate.Detectors.TextDetector(Harvester.Curate.Detectors.OnnxModels.Resolve(CurateKit.ModelsRoot, options.Text.Model), options.Text.ConfirmSize, options.Text.PixelThreshold);
+        var seen = new List<string>();
+        var (near, clear) = (0, 0);
+        foreach (var jpeg in candidates)
+        {
+            using var m = Cv2.ImDecode(jpeg, ImreadModes.Color);
+            var r = first.TextRatio(m);
+            var a = CurateKit.Analyzer.Analyze(jpeg, profile);
+            seen.Add($"{r:F4}->{a.Scores.GetValueOrDefault("text_ratio"):F4}@{a.Scores.GetValueOrDefault("text_input_size")}");
+            if (r > profile.MaxTextRatio / options.Text.ConfirmFactor && r < profile.MaxTextRatio * options.Text.ConfirmFactor)
+            {
+                near++;
+                Assert.Equal(options.Text.ConfirmSize, a.Scores["text_input_size"]);
+                Assert.Equal(Math.Round(confirm.TextRatio(m), 5), a.Scores["text_ratio"]);
+            }
+            else
+            {
+                clear++;
+                Assert.Equal(options.Text.InputSize, a.Scores["text_input_size"]);
+                Assert.Equal(Math.Round(r, 5), a.Scores["text_ratio"]);
+            }
+        }
+
+        Assert.True(near > 0 && clear > 0, "the captions did not span the threshold band: " + string.Join(", ", seen));
+    }
+
     private static Mat Grey(Mat bgr)
     {
         var g = new Mat();

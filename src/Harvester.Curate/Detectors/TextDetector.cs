@@ -31,37 +31,69 @@ public sealed class TextDetector : IDisposable
     }
 
     /// <summary>Share (0..1) of the frame covered by text.</summary>
-    public double TextRatio(Mat bgr)
+    public double TextRatio(Mat bgr) => TextRatios([bgr])[0];
+
+    /// <summary>
+    /// <see cref="TextRatio"/> for several images; those that resize to the same input shape share one model run
+    /// (a batch), which saves the per-run overhead when a stage has many images of one size.
+    /// </summary>
+    public double[] TextRatios(IReadOnlyList<Mat> images)
     {
-        var scale = (double)_inputSize / Math.Max(bgr.Width, bgr.Height);
-        var w = Math.Max(32, (int)Math.Round(bgr.Width * scale / 32) * 32);
-        var h = Math.Max(32, (int)Math.Round(bgr.Height * scale / 32) * 32);
-        using var resized = new Mat();
-        Cv2.Resize(bgr, resized, new Size(w, h), 0, 0, scale < 1 ? InterpolationFlags.Area : InterpolationFlags.Linear);
-        var length = 3 * w * h;
-        var buffer = ArrayPool<float>.Shared.Rent(length);
-        try
+        ArgumentNullException.ThrowIfNull(images);
+        var ratios = new double[images.Count];
+        var shapes = new Size[images.Count];
+        var shrink = new bool[images.Count];
+        for (var i = 0; i < images.Count; i++)
         {
-            Tensors.FillNchw(resized, buffer.AsSpan(0, length), ChannelOrder, Mean, Std);
-            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, length), [1, 3, h, w]);
-            using var run = new RunOptions();
-            using var outputs = _session.Run(run, [_inputName], [input], _session.OutputNames);
-            var map = outputs[0].GetTensorDataAsSpan<float>();
-            var text = 0;
-            foreach (var p in map)
+            var bgr = images[i];
+            var scale = (double)_inputSize / Math.Max(bgr.Width, bgr.Height);
+            shrink[i] = scale < 1;
+            shapes[i] = new Size(Math.Max(32, (int)Math.Round(bgr.Width * scale / 32) * 32), Math.Max(32, (int)Math.Round(bgr.Height * scale / 32) * 32));
+        }
+
+        foreach (var group in Enumerable.Range(0, images.Count).GroupBy(i => shapes[i]))
+        {
+            var (w, h) = (group.Key.Width, group.Key.Height);
+            var members = group.ToArray();
+            var plane = 3 * w * h;
+            var length = plane * members.Length;
+            var buffer = ArrayPool<float>.Shared.Rent(length);
+            try
             {
-                if (p > _pixelThreshold)
+                for (var k = 0; k < members.Length; k++)
                 {
-                    text++;
+                    var bgr = images[members[k]];
+                    using var resized = new Mat();
+                    Cv2.Resize(bgr, resized, group.Key, 0, 0, shrink[members[k]] ? InterpolationFlags.Area : InterpolationFlags.Linear);
+                    Tensors.FillNchw(resized, buffer.AsSpan(k * plane, plane), ChannelOrder, Mean, Std);
+                }
+
+                using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, length), [members.Length, 3, h, w]);
+                using var run = new RunOptions();
+                using var outputs = _session.Run(run, [_inputName], [input], _session.OutputNames);
+                var map = outputs[0].GetTensorDataAsSpan<float>();
+                var per = map.Length / members.Length;
+                for (var k = 0; k < members.Length; k++)
+                {
+                    var text = 0;
+                    foreach (var p in map.Slice(k * per, per))
+                    {
+                        if (p > _pixelThreshold)
+                        {
+                            text++;
+                        }
+                    }
+
+                    ratios[members[k]] = per == 0 ? 0 : (double)text / per;
                 }
             }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        }
 
-            return map.Length == 0 ? 0 : (double)text / map.Length;
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(buffer);
-        }
+        return ratios;
     }
 
     public void Dispose() => _session.Dispose();
