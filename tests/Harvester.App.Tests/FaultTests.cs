@@ -138,11 +138,11 @@ public sealed class FaultTests : IAsyncLifetime
         await using var b = HarvesterProcess.Start(_home, env, "worker");
         await WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM images WHERE status <> 'fetched'") >= 8, Long, a, b);
 
-        await PgCtlAsync("stop", "-m", "fast");
+        await PgCtl.StopAsync(_db.Cluster!);
         await Task.Delay(TimeSpan.FromSeconds(4));
         Assert.False(a.HasExited, "worker a exited when the database went away:\n" + a.StandardError);
         Assert.False(b.HasExited, "worker b exited when the database went away:\n" + b.StandardError);
-        await PgCtlAsync("start", "-w", "-t", "60", "-l", Path.Combine(_db.Cluster!.ClusterDir, "restart.log"));
+        await PgCtl.StartAsync(_db.Cluster!);
         NpgsqlConnection.ClearAllPools();
 
         await WaitUntilAsync(async () =>
@@ -243,20 +243,4 @@ public sealed class FaultTests : IAsyncLifetime
     }
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
-
-    /// <summary>pg_ctl on the embedded cluster, as the user PostgreSQL runs as.</summary>
-    private async Task PgCtlAsync(params string[] args)
-    {
-        var c = _db.Cluster!;
-        var pgCtl = Path.Combine(c.BinDir, "pg_ctl");
-        var start = c.RunsAsOtherUser
-            ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", pgCtl, "-D", c.DataDir, .. args])
-            : new ProcessStartInfo(pgCtl, ["-D", c.DataDir, .. args]);
-        start.RedirectStandardOutput = start.RedirectStandardError = true;
-        using var p = Process.Start(start)!;
-        var err = p.StandardError.ReadToEndAsync();
-        await p.StandardOutput.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        Assert.True(p.ExitCode == 0, $"pg_ctl {string.Join(' ', args)}: {await err}");
-    }
 }

@@ -73,7 +73,7 @@ public sealed class RadiusLookupTests(PostgresFixture fixture) : IAsyncLifetime
             rows.Add((Flip(query, spread), "accepted"));
         }
 
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash) FROM STDIN (FORMAT BINARY)"))
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash, hash_version) FROM STDIN (FORMAT BINARY)"))
         {
             for (var i = 0; i < rows.Count; i++)
             {
@@ -83,15 +83,10 @@ public sealed class RadiusLookupTests(PostgresFixture fixture) : IAsyncLifetime
                 await copy.WriteAsync($"https://example.test/{i}.jpg", NpgsqlDbType.Text);
                 await copy.WriteAsync(rows[i].Status, NpgsqlDbType.Text);
                 await copy.WriteAsync(PerceptualHash.ToBits(rows[i].Hash), NpgsqlDbType.Bit);
+                await copy.WriteAsync((short)PerceptualHash.Recipe, NpgsqlDbType.Smallint); // lookups never compare hashes of different recipes
             }
 
             await copy.CompleteAsync();
-        }
-
-        // Hashes of the current recipe: the lookups never compare hashes of different recipes.
-        await using (var recipe = new NpgsqlCommand($"UPDATE images SET hash_version = {PerceptualHash.Recipe}", conn))
-        {
-            await recipe.ExecuteNonQueryAsync();
         }
 
         await using (var analyze = new NpgsqlCommand("VACUUM ANALYZE images", conn))

@@ -39,12 +39,19 @@ public sealed class NearestFunctionTests(NearestDatabase seeded) : IClassFixture
     /// Random unit vectors of one registered model (with its HNSW index), accepted images, and places in two
     /// neighbourhoods: even image ids were seen in 망원동, odd ones in 연남동.
     /// </summary>
-    internal static async Task<(RegisteredModel Model, float[][] Vectors)> SeedAsync(HarvesterDatabase db, int n, int dim)
+    internal static async Task<(RegisteredModel Model, float[][] Vectors)> SeedAsync(HarvesterDatabase db, int n, int dim, string modelName = "test-model")
     {
-        var (model, _) = await new ModelStore(db).RegisterAsync(new ModelRegistration("test-model", "1", "sha", dim, "vector", 16, 64), CancellationToken.None);
+        // The index is built once the vectors are in (as a bulk load should be), not row by row during COPY.
+        var registration = new ModelRegistration(modelName, "1", "sha", dim, "vector", 16, 64);
+        var (model, _) = await new ModelStore(db).RegisterAsync(registration, CancellationToken.None);
         var random = new Random(11);
         var vectors = new float[n][];
         await using var conn = await db.DataSource.OpenConnectionAsync();
+        await using (var drop = new NpgsqlCommand($"DROP INDEX {model.IndexName}", conn))
+        {
+            await drop.ExecuteNonQueryAsync();
+        }
+
         await using (var seed = new NpgsqlCommand($"""
             INSERT INTO sites (key, adapter, base_url) VALUES ('demo-map', 'map', 'http://demo.test/');
             INSERT INTO places (site_id, external_id, name, category, neighbourhood) VALUES (1, 'p1', 'Cafe A', '카페', '망원동'), (1, 'p2', 'Cafe B', '카페', '연남동');
@@ -77,6 +84,7 @@ public sealed class NearestFunctionTests(NearestDatabase seeded) : IClassFixture
             await copy.CompleteAsync();
         }
 
+        await new ModelStore(db).RegisterAsync(registration, CancellationToken.None); // creates the missing index
         await using (var analyze = new NpgsqlCommand("ANALYZE", conn))
         {
             await analyze.ExecuteNonQueryAsync();
