@@ -46,8 +46,9 @@ public sealed class Preprocessor(ModelManifest manifest, DecodeLimits? limits = 
         catch (ImageRejectedException e)
         {
             var key = DecodeLimits.KeyFor(e.Reason);
+            // A limit names the key that sets it; anything else is the file's content, which is not a decodable image.
             throw new HarvesterException(key is null
-                ? $"{what} is refused before decoding: {e.Message}."
+                ? $"{what} cannot be decoded: {e.Message}."
                 : $"{what} is refused before decoding: {e.Message} ({key}).", e);
         }
     }
