@@ -12,11 +12,11 @@ public sealed class CurationOptions : StageOptions
 
     /// <summary>Files larger than this are rejected before decoding.</summary>
     [Range(1024, long.MaxValue)]
-    public long MaxFileBytes { get; set; } = 64L * 1024 * 1024;
+    public long MaxFileBytes { get; set; } = DecodeLimits.DefaultMaxFileBytes;
 
     /// <summary>Decompression-bomb cap: width x height read from the header, checked before any pixel is decoded.</summary>
     [Range(1, long.MaxValue)]
-    public long MaxPixels { get; set; } = 80_000_000;
+    public long MaxPixels { get; set; } = DecodeLimits.DefaultMaxPixels;
 
     /// <summary>Long side (px) of the image the heuristics see; JPEGs are decoded at a reduced scale down to it.</summary>
     [Range(64, 4096)]

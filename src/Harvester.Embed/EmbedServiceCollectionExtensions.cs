@@ -1,6 +1,7 @@
 using Harvester.Core;
 using Harvester.Core.Stages;
 using Harvester.Data;
+using Harvester.Imaging;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -13,6 +14,8 @@ public static class EmbedServiceCollectionExtensions
     public static IServiceCollection AddHarvesterEmbed(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<InferenceOptions>().BindSection(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // The decode limits are the Curation section's keys: one setting for crawled, embedded and query images.
+        services.AddOptions<DecodeLimitsOptions>().BindSection(DecodeLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<ModelStore>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();

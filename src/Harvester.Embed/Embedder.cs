@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using Harvester.Core;
+using Harvester.Imaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -18,13 +19,13 @@ public sealed class Embedder : IDisposable
     private readonly string[] _outputNames;
     private readonly int _decodeParallelism;
 
-    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism, int fixedBatch, int batch)
+    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism, int fixedBatch, int batch, DecodeLimits? limits)
     {
         FixedBatch = fixedBatch;
         Batch = batch;
         Model = model;
         Manifest = model.Manifest;
-        Preprocessor = new Preprocessor(model.Manifest);
+        Preprocessor = new Preprocessor(model.Manifest, limits);
         Provider = provider;
         _session = session;
         _inputNames = [model.Manifest.InputName];
@@ -49,7 +50,8 @@ public sealed class Embedder : IDisposable
     /// <summary>Images per model run on this session's provider (Inference:ModelBatch, CpuModelBatch or CudaModelBatch).</summary>
     public int Batch { get; }
 
-    public static Embedder Load(ResolvedModel model, InferenceOptions options, ILogger logger)
+    /// <summary>Loads the model; images it embeds from encoded bytes are held to <paramref name="limits"/> (default: the built-in decode limits).</summary>
+    public static Embedder Load(ResolvedModel model, InferenceOptions options, ILogger logger, DecodeLimits? limits = null)
     {
         if (!File.Exists(model.ModelPath))
         {
@@ -71,7 +73,7 @@ public sealed class Embedder : IDisposable
         try
         {
             var fixedBatch = CheckSignature(model.Manifest, session);
-            embedder = new Embedder(model, session, provider, options.EffectiveDecodeParallelism, fixedBatch, options.ModelBatchFor(provider));
+            embedder = new Embedder(model, session, provider, options.EffectiveDecodeParallelism, fixedBatch, options.ModelBatchFor(provider), limits);
             embedder.Probe();
         }
         catch

@@ -1,15 +1,19 @@
+using Harvester.Imaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Harvester.Embed;
 
 /// <summary>Loads each model once per process and shares its <see cref="Embedder"/> (one InferenceSession per model).</summary>
-public sealed class ModelHost(ModelCatalog catalog, IOptions<InferenceOptions> options, ILogger<Embedder> logger) : IDisposable
+public sealed class ModelHost(ModelCatalog catalog, IOptions<InferenceOptions> options, IOptions<DecodeLimitsOptions> limits, ILogger<Embedder> logger) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Embedder> _loaded = new(StringComparer.Ordinal);
 
     public InferenceOptions Options => options.Value;
+
+    /// <summary>The decode limits (Curation:MaxFileBytes, Curation:MaxPixels) every image embedded from bytes is held to.</summary>
+    public DecodeLimits Limits => limits.Value.Limits;
 
     public async Task<Embedder> GetAsync(string? name, CancellationToken ct)
     {
@@ -23,7 +27,7 @@ public sealed class ModelHost(ModelCatalog catalog, IOptions<InferenceOptions> o
             }
 
             var resolved = await catalog.ResolveAsync(name, ct);
-            var embedder = Embedder.Load(resolved, options.Value, logger);
+            var embedder = Embedder.Load(resolved, options.Value, logger, limits.Value.Limits);
             _loaded[name] = embedder;
             return embedder;
         }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using Harvester.Core;
+using Harvester.Imaging;
 using OpenCvSharp;
 
 namespace Harvester.Embed;
@@ -10,22 +11,47 @@ namespace Harvester.Embed;
 /// "bilinear-antialias" reproduces Pillow's BILINEAR resize bit for bit (the fixed-point separable filter with
 /// 8-bit rounding after each pass that torchvision's Resize applies to PIL images when ImageNet/CLIP models are
 /// trained); "bilinear" is the float half-pixel filter without antialiasing (torch interpolate, antialias=False).
-/// The centre crop uses torchvision's offsets (round half to even).
+/// The centre crop uses torchvision's offsets (round half to even). Encoded images are held to the decode limits
+/// (<see cref="DecodeLimits"/>) before OpenCV sees them.
 /// </summary>
-public sealed class Preprocessor(ModelManifest manifest)
+public sealed class Preprocessor(ModelManifest manifest, DecodeLimits? limits = null)
 {
     private const int PrecisionBits = 32 - 8 - 2;
 
     public ModelManifest Manifest { get; } = manifest;
 
-    /// <summary>Decodes image bytes (EXIF orientation applied) and writes the tensor slice.</summary>
+    public DecodeLimits Limits { get; } = limits ?? DecodeLimits.Default;
+
+    /// <summary>Checks the decode limits, decodes image bytes (EXIF orientation applied) and writes the tensor slice.</summary>
     public void Process(ReadOnlySpan<byte> encoded, Span<float> destination)
     {
+        CheckLimits(encoded, Limits);
         using var mat = Manifest.IsIsoCrop ? DecodeKeepingAlpha(encoded) : Decode(encoded);
         Process(mat, destination);
     }
 
     public static Mat Decode(ReadOnlySpan<byte> encoded) => Decode(encoded, ImreadModes.Color);
+
+    /// <summary>
+    /// The header checks every image entering the process passes (file size, format, width x height), as one
+    /// <see cref="HarvesterException"/> line naming the configuration key when a limit refused it. OpenCV allocates the
+    /// whole frame before it reads a row, so a 900 KB PNG claiming 30000x30000 would otherwise take gigabytes.
+    /// </summary>
+    public static ImageHeader CheckLimits(ReadOnlySpan<byte> encoded, DecodeLimits limits, string what = "The image")
+    {
+        try
+        {
+            return limits.Check(encoded);
+        }
+        catch (ImageRejectedException e)
+        {
+            var key = DecodeLimits.KeyFor(e.Reason);
+            // A limit names the key that sets it; anything else is the file's content, which is not a decodable image.
+            throw new HarvesterException(key is null
+                ? $"{what} cannot be decoded: {e.Message}."
+                : $"{what} is refused before decoding: {e.Message} ({key}).", e);
+        }
+    }
 
     /// <summary>
     /// As <see cref="Decode(ReadOnlySpan{byte})"/>, except that a PNG or WebP with an alpha channel comes back as BGRA

@@ -1,5 +1,6 @@
 using Harvester.Core;
 using Harvester.Data;
+using Harvester.Imaging;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -66,9 +67,11 @@ public sealed class SimilarSearch(
         return await NearestToVectorAsync(stored.Vector, k, filter, registered, imageId, ct);
     }
 
-    /// <summary>Embeds an encoded image on the fly and searches with it.</summary>
-    public async Task<SearchResult> NearestToBytesAsync(byte[] image, int k, SearchFilter filter, string? model, CancellationToken ct)
+    /// <summary>Embeds an encoded image on the fly and searches with it; the image is held to the decode limits before anything else.</summary>
+    public async Task<SearchResult> NearestToBytesAsync(byte[] image, int k, SearchFilter filter, string? model, CancellationToken ct, string what = "The query image")
     {
+        // Before the model loads or the database is asked: a bomb costs a header read, not a session and a decode.
+        Preprocessor.CheckLimits(image, models.Limits, what);
         var embedder = await models.GetAsync(model, ct);
         var registered = await registry.EnsureAsync(embedder, ct);
         var vector = embedder.Embed([image], ct)[0];
@@ -82,11 +85,19 @@ public sealed class SimilarSearch(
             throw new HarvesterException($"Query image {Path.GetFullPath(path)} does not exist.");
         }
 
-        return await NearestToBytesAsync(await File.ReadAllBytesAsync(path, ct), k, filter, model, ct);
+        // A file past the size limit is refused before it is read into memory.
+        var what = $"Query image {Path.GetFileName(path)}";
+        var length = new FileInfo(path).Length;
+        if (length > models.Limits.MaxFileBytes)
+        {
+            throw new HarvesterException($"{what} is refused before decoding: file-too-large: {length} bytes > {models.Limits.MaxFileBytes} ({DecodeLimits.MaxFileBytesKey}).");
+        }
+
+        return await NearestToBytesAsync(await File.ReadAllBytesAsync(path, ct), k, filter, model, ct, what);
     }
 
     public async Task<SearchResult> NearestToUrlAsync(Uri url, int k, SearchFilter filter, string? model, CancellationToken ct) =>
-        await NearestToBytesAsync(await FetchAsync(url, ct), k, filter, model, ct);
+        await NearestToBytesAsync(await FetchAsync(url, ct), k, filter, model, ct, $"Query image {url}");
 
     /// <summary>Downloads a query image (bounded size and time).</summary>
     public async Task<byte[]> FetchAsync(Uri url, CancellationToken ct)

@@ -28,28 +28,14 @@ public sealed class DecodedImage(ImageHeader header, Mat pixels, byte[] pixelHas
 /// </summary>
 public sealed class ImageDecoder(long maxFileBytes, long maxPixels, int analysisSize)
 {
+    private readonly DecodeLimits _limits = new(maxFileBytes, maxPixels);
 
     public int AnalysisSize { get; } = analysisSize;
 
     /// <summary>Decodes or throws <see cref="ImageRejectedException"/> with the reason to record.</summary>
     public DecodedImage Decode(byte[] data)
     {
-        if (data.LongLength > maxFileBytes)
-        {
-            throw new ImageRejectedException("file-too-large", $"{data.LongLength} bytes > {maxFileBytes}");
-        }
-
-        var header = ImageHeader.Read(data);
-        if (header.StoredWidth <= 0 || header.StoredHeight <= 0)
-        {
-            throw new ImageRejectedException("corrupt", "zero width or height in the header");
-        }
-
-        if (header.Pixels > maxPixels)
-        {
-            throw new ImageRejectedException("decompression-bomb", $"{header.StoredWidth}x{header.StoredHeight} = {header.Pixels} pixels > {maxPixels}");
-        }
-
+        var header = _limits.Check(data);
         if (!header.Complete)
         {
             throw new ImageRejectedException("truncated", $"{header.Format} data ends before the end of the image");

@@ -123,7 +123,12 @@ public sealed class PreprocessingTests
     public void Undecodable_bytes_give_one_clear_error()
     {
         var p = new Preprocessor(GistModel.Manifest);
-        var e = Assert.Throws<Harvester.Core.HarvesterException>(() => p.Process("GIF89a but not really"u8, new float[GistModel.Manifest.ValuesPerImage]));
+        var e = Assert.Throws<Harvester.Core.HarvesterException>(() => p.Process("%PDF-1.4 not an image"u8, new float[GistModel.Manifest.ValuesPerImage]));
         Assert.Contains("cannot be decoded", e.Message);
+
+        // A GIF signature followed by text: the text's bytes read as 25120x29813 pixels, refused from the header.
+        var bomb = Assert.Throws<Harvester.Core.HarvesterException>(() => p.Process("GIF89a but not really"u8, new float[GistModel.Manifest.ValuesPerImage]));
+        Assert.Contains("decompression-bomb", bomb.Message);
+        Assert.Contains("Curation:MaxPixels", bomb.Message);
     }
 }

@@ -112,8 +112,9 @@ internal static class EmbedCommands
             }
             else if (pr.GetValue(file) is { } path)
             {
-                queryBytes = File.Exists(path) ? await File.ReadAllBytesAsync(path, ct) : null;
+                // Searched first: the search holds the file to the decode limits before reading it whole.
                 result = await search.NearestToFileAsync(path, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct);
+                queryBytes = pr.GetValue(sheet) is null ? null : await File.ReadAllBytesAsync(path, ct);
                 queryLabel = Path.GetFileName(path);
             }
             else
@@ -124,7 +125,7 @@ internal static class EmbedCommands
                 }
 
                 queryBytes = await search.FetchAsync(uri, ct);
-                result = await search.NearestToBytesAsync(queryBytes, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct);
+                result = await search.NearestToBytesAsync(queryBytes, Cli.AtLeast(pr, k), filter, pr.GetValue(Model), ct, $"Query image {uri}");
                 queryLabel = uri.ToString();
             }
 
