@@ -212,7 +212,18 @@ internal static class DemoCommand
             return; // never wipe a server someone configured
         }
 
+        // Each model's HNSW index is named by its id (ix_embeddings_m<id>); TRUNCATE … RESTART IDENTITY hands the ids out
+        // again, so an index left from an earlier run's model (another dimension) must go with the rows, or the next
+        // model with that id inherits it and its inserts fail ("expected 560 dimensions, not 512").
         await using var cmd = database.DataSource.CreateCommand("""
+            DO $$
+            DECLARE ix text;
+            BEGIN
+                FOR ix IN SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname ~ '^ix_embeddings_m[0-9]+$' LOOP
+                    EXECUTE format('DROP INDEX %I', ix);
+                END LOOP;
+            END
+            $$;
             TRUNCATE work_leases, cluster_assignments, cluster_centroids, clustering_runs, embeddings, embedding_models,
                      image_sightings, images, duplicate_groups, reviews, products, places, frontier, crawl_jobs, sites RESTART IDENTITY CASCADE
             """);
