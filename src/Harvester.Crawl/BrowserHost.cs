@@ -15,6 +15,7 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
     private readonly Dictionary<IBrowserContext, int> _livePages = [];
     private IBrowserContext? _current;
     private int _pagesInCurrent;
+    private readonly System.Collections.Concurrent.ConcurrentBag<PageLease> _idlePages = [];
 
     private static readonly System.Text.RegularExpressions.Regex HeavyResource = new(
         @"(?i)\.(png|jpe?g|gif|webp|avif|bmp|svg|ico|woff2?|ttf|otf|eot|mp4|webm|mp3)(\?|#|$)|/(img|imgs|image|images|thumb|thumbs|thumbnail|photo|photos|cdn|static|media|tiles?)/",
@@ -171,6 +172,38 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         }
     }
 
+    /// <summary>
+    /// A page for one unit of work: an idle one a previous pass returned (navigation resets it), or a new one when
+    /// none is idle or the idle ones' context is due to be replaced.
+    /// </summary>
+    public async Task<PageLease> RentPageAsync(CancellationToken ct)
+    {
+        while (_idlePages.TryTake(out var idle))
+        {
+            if (!idle.Expired)
+            {
+                return idle;
+            }
+
+            await idle.DisposeAsync();
+        }
+
+        return await AcquirePageAsync(ct);
+    }
+
+    /// <summary>Keeps a rented page for the next unit of work, or closes it when its context is being replaced.</summary>
+    public async Task ReturnPageAsync(PageLease lease)
+    {
+        if (lease.Expired)
+        {
+            await lease.DisposeAsync();
+        }
+        else
+        {
+            _idlePages.Add(lease);
+        }
+    }
+
     private async Task ReleaseAsync(IBrowserContext context, IPage? page)
     {
         if (page is not null)
@@ -230,6 +263,7 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
 
     public async ValueTask DisposeAsync()
     {
+        _idlePages.Clear();
         foreach (var context in _livePages.Keys.ToList())
         {
             await context.DisposeAsync();
