@@ -10,7 +10,7 @@ using Npgsql;
 
 namespace Harvester.Crawl;
 
-/// <summary>The two kinds of crawl work, each with its own concurrency: browser pages, and plain HTTP photo downloads.</summary>
+/// <summary>The two kinds of crawl work, each with its own concurrency in a process: browser pages, and plain HTTP downloads.</summary>
 public enum CrawlLane
 {
     /// <summary>Search, place, category and product pages, one at a time per lane (Crawler:PageConcurrency lanes).</summary>
@@ -55,6 +55,8 @@ public sealed class CrawlService(
     private readonly ConcurrentDictionary<long, Task<JobRun?>> _runs = new();
     private readonly ConcurrentDictionary<long, byte> _running = new();
     private readonly WorkSignal _signal = new(time);
+    private readonly Lazy<SemaphoreSlim> _pageSlots = new(() => new SemaphoreSlim(options.Value.PageConcurrency));
+    private readonly Lazy<SemaphoreSlim> _photoSlots = new(() => new SemaphoreSlim(options.Value.DownloadConcurrency));
     private long _lastReclaimTicks;
 
     /// <summary>Validates the request (nothing is crawled if it is invalid), records the job and seeds its frontier.</summary>
@@ -113,8 +115,8 @@ public sealed class CrawlService(
 
     /// <summary>
     /// Works one job until nothing is left that this process can do (items other live processes hold are theirs), with
-    /// the same passes the worker runs: Crawler:PageConcurrency page lanes and Crawler:DownloadConcurrency photo lanes.
-    /// Resumes where any earlier run stopped.
+    /// the passes the worker runs: Crawler:PageConcurrency + Crawler:DownloadConcurrency of them side by side, each
+    /// drained until it finds nothing. Resumes where any earlier run stopped.
     /// </summary>
     public async Task<CrawlJobSummary> RunJobAsync(long jobId, CancellationToken ct)
     {
@@ -126,38 +128,52 @@ public sealed class CrawlService(
         }
 
         Log.JobStarted(logger, jobId, spec.Site, spec.Expand().Count);
-        var lanes = Enumerable.Range(0, o.PageConcurrency).Select(_ => CrawlLane.Pages)
-            .Concat(Enumerable.Range(0, o.DownloadConcurrency).Select(_ => CrawlLane.Photos))
-            .Select(lane => StageRunner.DrainAsync(c => RunPassAsync(lane, jobId, c), ct));
-        await Task.WhenAll(lanes);
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => StageRunner.DrainAsync(c => RunPassAsync(jobId, c), ct)));
         await FinishIfDoneAsync(jobId, ct);
-        var summary = await jobs.SummarizeAsync(jobId, ct);
-        Log.JobFinished(logger, jobId, summary.StatusText, summary.Pages, summary.Places, summary.Products, summary.PhotosStored, summary.Failures);
-        return summary;
+        return await jobs.SummarizeAsync(jobId, ct);
     }
 
+    /// <summary>Passes that can run side by side in one process: one per page lane and one per download lane.</summary>
+    public int Concurrency => options.Value.PageConcurrency + options.Value.DownloadConcurrency;
+
     /// <summary>
-    /// One pass of a lane over one job or (null) every unfinished job: claims work of the lane's kind and does it. When
-    /// nothing is claimable it waits — for this process's own pages to queue more, or for a retry's backoff to end —
-    /// and returns an empty result only when neither can bring work.
+    /// One pass over one job or (null) every unfinished job: takes a free lane that has work — a page first, so that
+    /// discovery runs ahead, else Crawler:ClaimBatch photos — works it and records the outcome. At most
+    /// Crawler:PageConcurrency page passes and Crawler:DownloadConcurrency photo passes run at once in a process. When
+    /// nothing is claimable it waits, for this process's pages to queue more or for a retry's backoff to end, and
+    /// returns an empty result only when neither can bring work.
     /// </summary>
-    public async Task<CrawlPassResult> RunPassAsync(CrawlLane lane, long? jobId, CancellationToken ct)
+    public async Task<CrawlPassResult> RunPassAsync(long? jobId, CancellationToken ct)
     {
         var o = options.Value;
         await ReclaimDeadOwnersAsync(ct);
-        var kinds = lane == CrawlLane.Pages ? PageKinds : PhotoKinds;
-        FrontierClaim claim;
         while (true)
         {
             var woken = _signal.Next();
-            claim = await frontier.ClaimAsync(jobId, kinds, lane == CrawlLane.Pages ? 1 : o.ClaimBatch, o.Lease, o.MaxAttempts, ct);
-            if (claim.Count > 0)
+            foreach (var lane in Lanes)
             {
-                break;
+                var slots = lane == CrawlLane.Pages ? _pageSlots.Value : _photoSlots.Value;
+                if (!await slots.WaitAsync(0, ct))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var claim = await frontier.ClaimAsync(jobId, KindsOf(lane), lane == CrawlLane.Pages ? 1 : o.ClaimBatch, o.Lease, o.MaxAttempts, ct);
+                    if (claim.Count > 0)
+                    {
+                        return await WorkAsync(lane, claim, ct);
+                    }
+                }
+                finally
+                {
+                    slots.Release();
+                }
             }
 
-            // Pages in work here may still queue items of this lane; a retried item becomes due after its backoff.
-            var (working, nextDue) = await frontier.IdleStateAsync(jobId, kinds, PageKinds, ct);
+            // Pages in work here may still queue items; a retried item becomes due after its backoff.
+            var (working, nextDue) = await frontier.IdleStateAsync(jobId, [.. PageKinds, .. PhotoKinds], PageKinds, ct);
             if (!working && nextDue is null)
             {
                 return CrawlPassResult.Empty;
@@ -171,7 +187,15 @@ public sealed class CrawlService(
 
             await _signal.WaitAsync(woken, wait, ct);
         }
+    }
 
+    private static readonly CrawlLane[] Lanes = [CrawlLane.Pages, CrawlLane.Photos];
+
+    private static FrontierKind[] KindsOf(CrawlLane lane) => lane == CrawlLane.Pages ? PageKinds : PhotoKinds;
+
+    private async Task<CrawlPassResult> WorkAsync(CrawlLane lane, FrontierClaim claim, CancellationToken ct)
+    {
+        var o = options.Value;
         var result = CrawlPassResult.Empty with { Claimed = claim.Count };
         foreach (var item in claim.Exhausted)
         {
