@@ -204,7 +204,7 @@ public sealed class MapFlow(SiteNavigator navigator, IOptions<CrawlerOptions> op
                 : await PageReaders.ReadPhotosAsync(items!, site, photoPage, null);
             return last.Photos;
         }, p => p.Url.AbsoluteUri, cap, ct);
-        TracePhotos(scope, list.Key, site.PhotoJson.IsSet ? site.PhotoJson.Items : site.PhotoItem, last, found);
+        TracePhotos(scope, list.Key, site.PhotoJson.IsSet ? site.PhotoJson.Items : site.PhotoItem, last, found.Take(cap).ToList());
         if (found.Count > 0)
         {
             return (found.Take(cap).ToList(), null);
@@ -227,7 +227,7 @@ public sealed class MapFlow(SiteNavigator navigator, IOptions<CrawlerOptions> op
             false);
     }
 
-    internal static void TracePhotos(SiteScope scope, string key, string spec, PhotoRead last, IReadOnlyList<FoundPhoto> found)
+    internal static void TracePhotos(SiteScope scope, string key, string spec, PhotoRead last, IReadOnlyList<FoundPhoto> found, string taken = "taken")
     {
         if (scope.Trace is not { } trace)
         {
@@ -235,7 +235,7 @@ public sealed class MapFlow(SiteNavigator navigator, IOptions<CrawlerOptions> op
         }
 
         trace.Matched(key, spec, last.Elements, [.. found.Take(3).Select(p => p.Url.AbsoluteUri)],
-            $"{found.Count} photo URL{(found.Count == 1 ? "" : "s")} taken" + (last.WithoutUrl > 0 ? $", {last.WithoutUrl} element(s) without a URL in PhotoUrlAttributes" : ""));
+            $"{found.Count} photo URL{(found.Count == 1 ? "" : "s")} {taken}" + (last.WithoutUrl > 0 ? $", {last.WithoutUrl} element(s) without a URL in PhotoUrlAttributes" : ""));
         foreach (var (value, reason) in last.Skipped.Take(5))
         {
             trace.Skipped(key, value, reason);

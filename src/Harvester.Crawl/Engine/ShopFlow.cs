@@ -108,7 +108,7 @@ public sealed class ShopFlow(SiteNavigator navigator, IOptions<CrawlerOptions> o
         scope.Trace?.Matched(list.Key, site.ReviewsJson.IsSet ? site.ReviewsJson.Items : site.ReviewItem, kept.Count,
             [.. kept.Take(3).Select(r => r.ExternalId)], $"reviews read (cap {reviewCap})");
         MapFlow.TracePhotos(scope, site.ReviewsJson.IsSet ? $"{nameof(site.ReviewsJson)}.Photos" : nameof(site.PhotoItem),
-            site.ReviewsJson.IsSet ? site.ReviewsJson.Photos : site.PhotoItem, last, photosOfKept);
+            site.ReviewsJson.IsSet ? site.ReviewsJson.Photos : site.PhotoItem, last, photosOfKept, $"taken from the {kept.Count} reviews kept");
         if (kept.Count > 0 && photosOfKept.Count == 0 && last.Elements > 0)
         {
             // Reviews show photo elements, yet no URL came from any of them: a definition problem, said as such.

@@ -240,6 +240,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var pageIndex = 0;
         var turns = 0;
+        var moreClicks = 0;
         var started = Stopwatch.StartNew();
         var end = list.End.Length > 0 ? scope.Locator(list.End) : null;
         var next = list.NextPage.Length > 0 ? scope.Locator(list.NextPage).First : null;
@@ -315,6 +316,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
             if (more is not null && await more.IsVisibleAsync())
             {
                 turns++;
+                moreClicks++;
                 var before = await MarkAsync(list);
                 await more.ClickAsync();
                 var grew = await WaitUntilAsync(async () => await MarkAsync(list) > before || !await more.IsVisibleAsync(), o.ScrollIdleTimeout, ct);
@@ -338,6 +340,19 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
             }
 
             break;
+        }
+
+        if (site.Trace is { } trace)
+        {
+            if (more is not null)
+            {
+                trace.Matched(list.LoadMoreKey, list.LoadMore, moreClicks > 0 ? 1 : await more.CountAsync(), [], moreClicks > 0 ? $"clicked {moreClicks}x" : "not clicked (not shown, or the cap came first)");
+            }
+
+            if (next is not null)
+            {
+                trace.Matched(list.NextPageKey, list.NextPage, pageIndex > 0 ? 1 : await next.CountAsync(), [], $"followed {pageIndex} page{(pageIndex == 1 ? "" : "s")}");
+            }
         }
 
         return found;
