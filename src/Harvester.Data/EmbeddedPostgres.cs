@@ -73,7 +73,7 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
         await using var stopLock = await AcquireLockAsync(ct);
         TryDelete(_clientFile);
         _clientFile = null;
-        if (!options.StopOnExit || LiveClients().Any() || IsKeptRunning())
+        if (!options.StopOnExit || LiveClients().Any())
         {
             return;
         }
@@ -98,39 +98,6 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
         }
 
         return Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// Leaves the server running on purpose (`harvester db start`, for psql): later processes that adopt it do not stop
-    /// it when they exit, until <see cref="ReleaseKeptRunning"/> (`harvester db stop`). The mark names the server's pid,
-    /// so a server that stopped or restarted since is not kept by a stale mark.
-    /// </summary>
-    public async Task KeepRunningAsync(CancellationToken ct)
-    {
-        var running = ReadRunningServer() ?? throw new HarvesterException("no server is running on " + DataDir);
-        await File.WriteAllTextAsync(KeptRunningFile, running.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
-        await DetachAsync(ct);
-    }
-
-    /// <summary>Lets the last client out stop the server again (see <see cref="KeepRunningAsync"/>).</summary>
-    public void ReleaseKeptRunning() => TryDelete(KeptRunningFile);
-
-    private string KeptRunningFile => Path.Combine(ClusterDir, "kept-running");
-
-    private bool IsKeptRunning()
-    {
-        if (!File.Exists(KeptRunningFile))
-        {
-            return false;
-        }
-
-        if (int.TryParse(File.ReadAllText(KeptRunningFile).Trim(), out var pid) && ReadRunningServer()?.Pid == pid)
-        {
-            return true;
-        }
-
-        TryDelete(KeptRunningFile); // the server it named is gone
-        return false;
     }
 
     /// <summary>Simulates a crash for tests and operators: kills the postmaster without a shutdown checkpoint.</summary>

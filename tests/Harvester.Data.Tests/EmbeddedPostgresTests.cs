@@ -133,28 +133,6 @@ public sealed class EmbeddedPostgresTests : IDisposable
     }
 
     [Fact]
-    public async Task A_server_kept_running_by_db_start_outlives_later_clients_until_released()
-    {
-        // It used to be stopped by whichever command exited next, under the psql session it was started for.
-        var kept = NewCluster();
-        await kept.StartAsync(CancellationToken.None);
-        var pid = File.ReadLines(Path.Combine(kept.DataDir, "postmaster.pid")).First();
-        await kept.KeepRunningAsync(CancellationToken.None);
-
-        var command = NewCluster();
-        await command.StartAsync(CancellationToken.None);
-        await command.StopAsync(CancellationToken.None);
-        Assert.Equal(pid, File.ReadLines(Path.Combine(kept.DataDir, "postmaster.pid")).First());
-        Assert.Equal(1, await ScalarAsync(kept, "SELECT 1"));
-
-        var stop = NewCluster();
-        await stop.StartAsync(CancellationToken.None);
-        stop.ReleaseKeptRunning();
-        await stop.StopAsync(CancellationToken.None);
-        Assert.False(File.Exists(Path.Combine(kept.DataDir, "postmaster.pid")));
-    }
-
-    [Fact]
     public async Task A_stale_pid_file_naming_another_program_is_removed()
     {
         var c = NewCluster();

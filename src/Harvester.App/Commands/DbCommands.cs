@@ -44,7 +44,7 @@ internal static class DbCommands
             Console.WriteLine($"Embedded PostgreSQL is running: data {database.Cluster.DataDir}");
             Console.WriteLine($"  psql -h {database.Cluster.SocketDir} -p {database.Cluster.Port} -U postgres {new NpgsqlConnectionStringBuilder(database.ConnectionString).Database}");
             Console.WriteLine("Stop it with: ./harvester db stop");
-            await database.Cluster.KeepRunningAsync(ct);
+            await database.Cluster.DetachAsync(ct);
             return 0;
         }, start: false));
 
@@ -53,7 +53,6 @@ internal static class DbCommands
         {
             var database = services.GetRequiredService<HarvesterDatabase>();
             await database.StartAsync(migrate: false, ct);
-            database.Cluster?.ReleaseKeptRunning();
             await database.StopAsync(ct);
             Console.WriteLine(database.Cluster is null ? "Configured server: nothing to stop." : "Stopped (unless another Harvester process still uses it).");
             return 0;
