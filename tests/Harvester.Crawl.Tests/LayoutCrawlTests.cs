@@ -76,6 +76,57 @@ public sealed class LayoutCrawlTests(PostgresFixture postgres, DemoSiteFixture d
     }
 
     [Fact]
+    public async Task The_paged_map_is_crawled_completely_with_steps_computed_css_and_network_idle_paging_instead()
+    {
+        // The same layout through the other words of the vocabulary: the gallery grown by a step that clicks 더보기
+        // until it is gone, photo URLs read from the computed style rather than the style attribute, and next pages
+        // that first wait for the network to go quiet. Were the step or the computed-style read inert, photos would be
+        // missing (8 per place, 6 before the first click); the network-idle wait must not make paging skip or repeat.
+        var truth = demo.Site.TruthFor(DemoLayout.Paged);
+        var queries = truth.Queries.Select(q => q.Query).ToList();
+        var options = DemoSiteFixture.Options();
+        await using var db = await postgres.CreateDatabaseAsync("vocab");
+        var (summary, job) = await CrawlChecks.CrawlAsync(db, Path.Combine(postgres.StateRoot, "vocab-paged-" + Guid.NewGuid().ToString("N")[..8]), new CrawlJobSpec
+        {
+            Site = "demo-paged-map", Queries = queries, PlacesPerQuery = options.PlacesPerQuery, PhotosPerPlace = options.PhotosPerPlace,
+            BaseUrl = demo.Site.BaseUrl.ToString(),
+        }, new Dictionary<string, string?>
+        {
+            ["Crawler:Sites:demo-paged-map:PhotoLoadMore"] = "",
+            ["Crawler:Sites:demo-paged-map:PhotoSteps:0:Action"] = "ClickUntilGone",
+            ["Crawler:Sites:demo-paged-map:PhotoSteps:0:Selector"] = "button.more",
+            ["Crawler:Sites:demo-paged-map:PhotoSteps:0:Count"] = "PhotoItem",
+            ["Crawler:Sites:demo-paged-map:PhotoSteps:0:Optional"] = "true", // places with one batch of photos show no button
+            ["Crawler:Sites:demo-paged-map:PhotoUrlAttributes:0"] = "css:background-image",
+            ["Crawler:Sites:demo-paged-map:NextPageWait"] = "NetworkIdle",
+        });
+
+        await new CrawlChecks(db, demo.Site).MapIsCompleteAsync(truth, job, queries, summary);
+    }
+
+    [Fact]
+    public async Task The_next_shop_is_crawled_completely_with_a_click_until_gone_step_instead_of_a_load_more_key()
+    {
+        var truth = demo.Site.TruthFor(DemoLayout.Next);
+        var categories = truth.ShopCategories.Select(c => c.Slug).ToList();
+        var options = DemoSiteFixture.Options();
+        await using var db = await postgres.CreateDatabaseAsync("vocab");
+        var (summary, job) = await CrawlChecks.CrawlAsync(db, Path.Combine(postgres.StateRoot, "vocab-next-" + Guid.NewGuid().ToString("N")[..8]), new CrawlJobSpec
+        {
+            Site = "demo-next-shop", Categories = categories, ProductsPerCategory = options.ProductsPerCategory, ReviewsPerProduct = options.ReviewsPerProduct,
+            BaseUrl = demo.Site.BaseUrl.ToString(),
+        }, new Dictionary<string, string?>
+        {
+            ["Crawler:Sites:demo-next-shop:ReviewsLoadMore"] = "",
+            ["Crawler:Sites:demo-next-shop:ProductSteps:0:Action"] = "ClickUntilGone",
+            ["Crawler:Sites:demo-next-shop:ProductSteps:0:Selector"] = "button.more-reviews",
+            ["Crawler:Sites:demo-next-shop:ProductSteps:0:Optional"] = "true", // a product with one page of reviews shows no button
+        });
+
+        await new CrawlChecks(db, demo.Site).ShopIsCompleteAsync(truth, job, categories, summary);
+    }
+
+    [Fact]
     public void The_new_layouts_need_what_their_definitions_use()
     {
         // The paged map needs more than one result page and more photos than one 더보기 batch; the next shop more
