@@ -28,9 +28,16 @@ apt_update_once() {
 # (scripts/corpus.lock lists the files and their hashes; the corpus reads nothing else).
 packages=(chromium postgresql-15 postgresql-server-dev-15 build-essential ca-certificates
           fonts-dejavu-core fonts-noto-cjk libfontconfig1)
-while read -r pkg _; do
+# Photo packages whose files the lock lists under $corpus_root/<package>/ are extracted there instead of installed.
+corpus_root="/opt/harvester-corpus"
+extract=()
+while read -r pkg path _; do
   case "$pkg" in ''|'#'*|fingerprint) continue ;; esac
-  [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+  if [[ "$path" == "$corpus_root/$pkg/"* ]]; then
+    [[ " ${extract[*]} " == *" $pkg "* ]] || extract+=("$pkg")
+  else
+    [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
+  fi
 done < "$here/scripts/corpus.lock"
 missing=()
 for p in "${packages[@]}"; do
@@ -40,6 +47,39 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt_update_once
   log "installing: ${missing[*]}"
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Extracted photo packages: apt-get download + dpkg-deb -x into $corpus_root/<package> (a marker says it is whole).
+for p in "${extract[@]}"; do
+  [ -f "$corpus_root/$p/.harvester-extracted" ] && continue
+  apt_update_once
+  log "extracting $p into $corpus_root/$p"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$p" >/dev/null)
+  $SUDO rm -rf "$corpus_root/$p.tmp" && $SUDO mkdir -p "$corpus_root/$p.tmp"
+  $SUDO dpkg-deb -x "$tmp"/*.deb "$corpus_root/$p.tmp"
+  $SUDO touch "$corpus_root/$p.tmp/.harvester-extracted"
+  $SUDO rm -rf "$corpus_root/$p" && $SUDO mv "$corpus_root/$p.tmp" "$corpus_root/$p"
+  rm -rf "$tmp"
+done
+# Export tests read exports with the clients training code uses (tests/Harvester.Export.Tests): Debian's torchvision,
+# scikit-learn and Python's tarfile, and hyparquet from npm (tests/Harvester.Export.Tests/clients/package-lock.json).
+# Pinned to Debian 12's versions; a machine with other versions says so here rather than in a failing test.
+export_clients=(python3-torchvision=0.14.1-2 python3-torch=1.13.1+dfsg-4 python3-sklearn=1.2.1+dfsg-1)
+export_missing=()
+for pin in "${export_clients[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status} ${Version}' "${pin%%=*}" 2>/dev/null)" != "install ok installed ${pin#*=}" ]; then export_missing+=("$pin"); fi
+done
+if [ "${#export_missing[@]}" -gt 0 ]; then
+  apt_update_once
+  log "installing export test clients: ${export_missing[*]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${export_missing[@]}" >/dev/null
+fi
+clients="$here/tests/Harvester.Export.Tests/clients"
+if [ ! -f "$clients/node_modules/.package-lock.json" ] || ! cmp -s "$clients/package-lock.json" "$state/export-clients.lock"; then
+  log "npm ci (export test clients)"
+  (cd "$clients" && npm ci --silent --no-audit --no-fund >/dev/null)
+  cp "$clients/package-lock.json" "$state/export-clients.lock"
 fi
 
 # pgvector: Debian 12 ships no binary, so build Debian trixie's source package against the local server headers.

@@ -360,11 +360,11 @@ int[] SimilarityGroups(double threshold)
 }
 
 var retrievalSeconds = clock.Elapsed.TotalSeconds;
-foreach (var threshold in new[] { clustering.SimilarityThreshold, 0.98, 0.99, 0.995, 0.999 }.Distinct())
+foreach (var threshold in new[] { clustering.SimilarityThreshold ?? ClusteringOptions.FallbackSimilarityThreshold, 0.98, 0.99, 0.995, 0.999 }.Distinct())
 {
     clock.Restart();
     var groups = SimilarityGroups(threshold);
-    rows.Add(Score($"similarity groups, cosine >= {threshold:0.000}{(threshold == clustering.SimilarityThreshold ? " (default)" : "")}", 0, groups, double.NaN, 0, clock.Elapsed.TotalSeconds));
+    rows.Add(Score($"similarity groups, cosine >= {threshold:0.000}{(threshold == (clustering.SimilarityThreshold ?? ClusteringOptions.FallbackSimilarityThreshold) ? " (default)" : "")}", 0, groups, double.NaN, 0, clock.Elapsed.TotalSeconds));
 }
 
 // 6. Report.

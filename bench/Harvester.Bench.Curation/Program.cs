@@ -12,20 +12,23 @@ using OpenCvSharp;
 
 // Curation benchmarks: near-duplicate precision/recall per Hamming radius and transform, throughput against
 // sharp-phash on the same files, and the pgvector Hamming lookup at 1M hashes.
-//   dotnet run -c Release --project bench/Harvester.Bench.Curation -- dedupe|throughput|lookup|all [options]
+//   dotnet run -c Release --project bench/Harvester.Bench.Curation -- dedupe [--copies N] [--hash-only] | throughput | lookup | all
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var mode = args.FirstOrDefault() ?? "all";
 int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
 var modelsRoot = Environment.GetEnvironmentVariable("HARVESTER_MODELS_DIR") is { Length: > 0 } m ? m : Path.Combine(RepoRoot(), ".harvester", "models");
 
+var outDir = Path.Combine(RepoRoot(), "bench", "out", "curation");
+Directory.CreateDirectory(outDir);
 if (mode is "dedupe" or "all")
 {
-    Dedupe(Arg("--photos", 300), Arg("--distractors", 150));
+    await Dedupe.RunAsync(outDir, Arg("--copies", 1), !args.Contains("--hash-only"));
 }
 
 if (mode is "throughput" or "all")
 {
-    Throughput(Arg("--images", 300), Arg("--runs", 3), modelsRoot);
+    var sizes = args.SkipWhile(a => a != "--text-sizes").Skip(1).Select(a => a.Split(',').Select(int.Parse).ToArray()).DefaultIfEmpty([640, 480, 384, 320]).First();
+    Throughput.Run(outDir, RepoRoot(), modelsRoot, Arg("--images", 300), Arg("--runs", 3), [.. sizes.Append(640).Distinct()], args.SkipWhile(a => a != "--profile").Skip(1).DefaultIfEmpty("place-interior").First());
 }
 
 if (mode is "lookup" or "all")
@@ -46,186 +49,7 @@ static string RepoRoot()
     return d?.FullName ?? throw new InvalidOperationException("Run from inside the Harvester checkout.");
 }
 
-static ulong Hash(ImageDecoder decoder, byte[] bytes)
-{
-    using var d = decoder.Decode(bytes);
-    return PerceptualHash.PHash(d.Pixels);
-}
 
-static void Dedupe(int photoCount, int distractorCount)
-{
-    var all = PhotoCorpus.Distinct(photoCount + distractorCount);
-    if (all.Count < photoCount + distractorCount)
-    {
-        Console.WriteLine($"corpus has {all.Count} photos; using {Math.Min(photoCount, all.Count)} + the rest as distractors");
-    }
-
-    var photos = all.Take(photoCount).ToList();
-    var distractors = all.Skip(photoCount).ToList();
-    var decoder = new ImageDecoder(new CurationOptions().MaxFileBytes, new CurationOptions().MaxPixels, new CurationOptions().AnalysisSize);
-    var kinds = Enum.GetValues<VariantKind>();
-    var originals = new ulong[photos.Count];
-    var variants = new Dictionary<VariantKind, ulong[]>();
-    foreach (var k in kinds)
-    {
-        variants[k] = new ulong[photos.Count];
-    }
-
-    var sw = Stopwatch.StartNew();
-    Parallel.For(0, photos.Count, i =>
-    {
-        var jpeg = PhotoCorpus.RenderJpeg(photos[i], 640);
-        originals[i] = Hash(decoder, jpeg);
-        foreach (var k in kinds)
-        {
-            variants[k][i] = Hash(decoder, PhotoCorpus.Variant(jpeg, k, i));
-        }
-    });
-    var distractorHashes = distractors.AsParallel().AsOrdered().Select(p => Hash(decoder, PhotoCorpus.RenderJpeg(p, 640))).ToArray();
-    Console.WriteLine($"\n## Near-duplicate pairs: {photos.Count} photos x {kinds.Length} transforms + {distractors.Count} distractors (hashed in {sw.Elapsed.TotalSeconds:F1} s)\n");
-
-    // Negatives for a transform: every pair of different photos among originals, that transform's copies and the distractors.
-    int[] radii = [0, 2, 4, 6, 8, 10, 12, 14, 16];
-    Console.WriteLine("| transform | " + string.Join(" | ", radii.Select(r => $"r={r} P / R")) + " |");
-    Console.WriteLine("|---|" + string.Join("|", radii.Select(_ => "---")) + "|");
-    var mild = new[] { VariantKind.JpegQuality, VariantKind.Resize, VariantKind.Brightness, VariantKind.Contrast, VariantKind.Png, VariantKind.WebP };
-    var totals = radii.ToDictionary(r => r, _ => (Tp: 0L, Fp: 0L, Pos: 0L));
-    foreach (var k in kinds)
-    {
-        var cells = new List<string>();
-        foreach (var r in radii)
-        {
-            var (tp, fp) = Count(originals, variants[k], distractorHashes, r);
-            cells.Add($"{Precision(tp, fp):F3} / {(double)tp / photos.Count:F3}");
-            if (mild.Contains(k))
-            {
-                var t = totals[r];
-                totals[r] = (t.Tp + tp, t.Fp + fp, t.Pos + photos.Count);
-            }
-        }
-
-        Console.WriteLine($"| {k} | {string.Join(" | ", cells)} |");
-    }
-
-    Console.WriteLine($"| **mild (re-encode, resize, brightness, contrast)** | {string.Join(" | ", radii.Select(r => $"{Precision(totals[r].Tp, totals[r].Fp):F3} / {(double)totals[r].Tp / totals[r].Pos:F3}"))} |");
-}
-
-static double Precision(long tp, long fp) => tp + fp == 0 ? 1 : (double)tp / (tp + fp);
-
-static (long Tp, long Fp) Count(ulong[] originals, ulong[] copies, ulong[] distractors, int radius)
-{
-    long tp = 0, fp = 0;
-    var n = originals.Length;
-    for (var i = 0; i < n; i++)
-    {
-        if (PerceptualHash.Hamming(originals[i], copies[i]) <= radius)
-        {
-            tp++;
-        }
-    }
-
-    // Items from different photos: originals, copies and distractors, every cross pair once.
-    var items = new List<(int Photo, ulong Hash)>();
-    items.AddRange(originals.Select((h, i) => (i, h)));
-    items.AddRange(copies.Select((h, i) => (i, h)));
-    items.AddRange(distractors.Select((h, i) => (n + i, h)));
-    for (var a = 0; a < items.Count; a++)
-    {
-        for (var b = a + 1; b < items.Count; b++)
-        {
-            if (items[a].Photo != items[b].Photo && PerceptualHash.Hamming(items[a].Hash, items[b].Hash) <= radius)
-            {
-                fp++;
-            }
-        }
-    }
-
-    return (tp, fp);
-}
-
-static void Throughput(int count, int runs, string modelsRoot)
-{
-    var dir = Path.Combine(Path.GetTempPath(), "harvester-bench-curation");
-    Directory.CreateDirectory(dir);
-    foreach (var f in Directory.GetFiles(dir))
-    {
-        File.Delete(f);
-    }
-
-    var photos = PhotoCorpus.Distinct(count);
-    // 640x480 JPEGs (quality 90), the size review photos arrive at and benchmark-notes' sharp-phash figure.
-    for (var i = 0; i < photos.Count; i++)
-    {
-        using var src = Cv2.ImDecode(PhotoCorpus.RenderJpeg(photos[i], 1024), ImreadModes.Color);
-        using var sized = new Mat();
-        Cv2.Resize(src, sized, new Size(640, 480), 0, 0, InterpolationFlags.Area);
-        File.WriteAllBytes(Path.Combine(dir, $"{i:D4}.jpg"), sized.ImEncode(".jpg", new ImageEncodingParam(ImwriteFlags.JpegQuality, 90)));
-    }
-
-    var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToArray();
-    var cores = Environment.ProcessorCount;
-    var decoder = new ImageDecoder(new CurationOptions().MaxFileBytes, new CurationOptions().MaxPixels, new CurationOptions().AnalysisSize);
-    using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
-    using var full = new ImageAnalyzer(new CurationOptions(), modelsRoot);
-    using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);
-
-    double Run(Action<byte[]> work)
-    {
-        var sw = Stopwatch.StartNew();
-        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores }, f => work(File.ReadAllBytes(f)));
-        return files.Length / sw.Elapsed.TotalSeconds;
-    }
-
-    var peerDir = Path.Combine(RepoRoot(), "bench", "peers", "curation");
-    double Peer()
-    {
-        var psi = new ProcessStartInfo("node", ["phash.mjs", dir, cores.ToString(CultureInfo.InvariantCulture)])
-        {
-            WorkingDirectory = peerDir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException("sharp-phash peer failed: " + err);
-        }
-
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        return json.RootElement.GetProperty("imagesPerSecond").GetDouble();
-    }
-
-    var results = new Dictionary<string, List<double>>();
-    void Add(string name, double v) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(v);
-    Run(b => Hash(decoder, b));
-    for (var r = 0; r < runs; r++)
-    {
-        Add("sharp-phash (node, libvips), decode + pHash", Peer());
-        Add("Harvester decode + pHash", Run(b => Hash(decoder, b)));
-        Add("Harvester decode + pHash + dHash + pixel hash + heuristics (no ONNX)", Run(b => plain.Analyze(b)));
-        Add("Harvester ... + BlazeFace", Run(b => facesOnly.Analyze(b)));
-        Add("Harvester ... + BlazeFace + PP-OCRv4 det (full curation)", Run(b => full.Analyze(b)));
-    }
-
-    Console.WriteLine($"\n## Throughput: {files.Length} JPEGs 640x480, {cores} cores, median of {runs} alternating runs\n");
-    Console.WriteLine("| pipeline | images/s (median) | runs | vs sharp-phash |");
-    Console.WriteLine("|---|---|---|---|");
-    var peer = Median(results["sharp-phash (node, libvips), decode + pHash"]);
-    foreach (var (name, values) in results)
-    {
-        var med = Median(values);
-        Console.WriteLine($"| {name} | {med:F1} | {string.Join(", ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} | {med / peer:F2}x |");
-    }
-}
-
-static double Median(List<double> v)
-{
-    var s = v.Order().ToList();
-    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[(s.Count / 2) - 1] + s[s.Count / 2]) / 2;
-}
 
 static async Task LookupAsync(int rows, int queries, bool hnsw)
 {
@@ -242,7 +66,7 @@ static async Task LookupAsync(int rows, int queries, bool hnsw)
         {
             // Load without the indexes, then build them once (as a bulk import would).
             await Exec(conn, "DROP INDEX ix_images_phash_hnsw, ix_images_phash_chunk0, ix_images_phash_chunk1, ix_images_phash_chunk2, ix_images_phash_chunk3");
-            await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash) FROM STDIN (FORMAT BINARY)"))
+            await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash, hash_version) FROM STDIN (FORMAT BINARY)"))
             {
                 for (var i = 0; i < rows; i++)
                 {
@@ -253,6 +77,7 @@ static async Task LookupAsync(int rows, int queries, bool hnsw)
                     await copy.WriteAsync("https://example.test/" + i.ToString(CultureInfo.InvariantCulture), NpgsqlDbType.Text);
                     await copy.WriteAsync("accepted", NpgsqlDbType.Text);
                     await copy.WriteAsync(PerceptualHash.ToBits(stored[i]), NpgsqlDbType.Bit);
+                    await copy.WriteAsync((short)PerceptualHash.Recipe, NpgsqlDbType.Smallint);
                 }
 
                 await copy.CompleteAsync();

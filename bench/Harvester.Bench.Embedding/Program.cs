@@ -13,13 +13,21 @@ using Npgsql;
 using OpenCvSharp;
 using Pgvector;
 
-// Embedding benchmarks: (1) the embed stage from JPEG blobs to stored vectors beside its parts measured alone;
-// (2) k-NN over 100,000 vectors of the default model's dimension in pgvector (HNSW) vs exact search and hnswlib-node.
-// Usage: dotnet run -c Release --project bench/Harvester.Bench.Embedding -- [--images 240] [--vectors 100000] [--queries 200] [--skip-stage] [--skip-knn]
-//        [--intra-op N] [--decode N] [--batch N] [--spinning]   (Inference:IntraOpThreads / DecodeParallelism / BatchSize / AllowSpinning; default: the shipped settings)
+// Embedding benchmarks, both models side by side in one run:
+//   stage    the embed stage from JPEG blobs to stored vectors, beside its parts measured alone, and ML.NET's
+//            DnnImageFeaturizer pipeline (ResNet18) on the same files and thread count, alternating with the stage;
+//   copies   near-copy precision/recall per transform: pHash alone, embedding alone, combined;
+//   content  nearest-neighbour precision@5 and k-means ARI against source-photo labels, with contact sheets;
+//   knn      k-NN over 100,000 vectors in pgvector (HNSW) vs exact search and hnswlib-node.
+// Usage: dotnet bench/Harvester.Bench.Embedding/bin/Release/net10.0/Harvester.Bench.Embedding.dll [stage|copies|content|knn|all]
+//        [--images 160] [--reps 5] [--photos 400] [--vectors 100000] [--queries 200]
+//        [--intra-op N] [--decode N] [--batch N] [--spinning]   (Inference:IntraOpThreads / DecodeParallelism / ModelBatch / AllowSpinning)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var mode = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "all";
 int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
-var imageCount = Arg("--images", 240);
+var imageCount = Arg("--images", 160);
+var reps = Arg("--reps", 5);
+var photoCount = Arg("--photos", 400);
 var vectorCount = Arg("--vectors", 100_000);
 var queryCount = Arg("--queries", 200);
 var repoRoot = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
@@ -36,7 +44,7 @@ if (args.Contains("--decode"))
 
 if (args.Contains("--batch"))
 {
-    overrides["Inference:BatchSize"] = Arg("--batch", 32).ToString(CultureInfo.InvariantCulture);
+    overrides["Inference:ModelBatch"] = Arg("--batch", 16).ToString(CultureInfo.InvariantCulture);
 }
 
 if (args.Contains("--spinning"))
@@ -44,20 +52,48 @@ if (args.Contains("--spinning"))
     overrides["Inference:AllowSpinning"] = "true";
 }
 
+string[] models = [ResNet18Model.Name, GistModel.Name];
 var fixture = new PostgresFixture();
 await fixture.InitializeAsync();
 try
 {
-    Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {DateTime.UtcNow:yyyy-MM-dd}");
-    if (!args.Contains("--skip-stage"))
+    Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    if (mode is "stage" or "all")
     {
-        await StageBenchmark(fixture, imageCount, overrides);
+        foreach (var model in models)
+        {
+            await StageBenchmark(fixture, model, imageCount, reps, overrides, model == ResNet18Model.Name);
+        }
     }
 
-    if (!args.Contains("--skip-knn"))
+    if (mode is "copies" or "content" or "all")
+    {
+        await using var db = await fixture.CreateDatabaseAsync("bench_quality");
+        await using var sp = Services(db, Path.Combine(fixture.StateRoot, "quality"), overrides);
+        var host = sp.GetRequiredService<ModelHost>();
+        var embedders = new Dictionary<string, Embedder>();
+        foreach (var m in models)
+        {
+            embedders[m] = await host.GetAsync(m, CancellationToken.None);
+        }
+
+        if (mode is "copies" or "all")
+        {
+            Quality.Copies(embedders, photoCount);
+        }
+
+        if (mode is "content" or "all")
+        {
+            Quality.Content(embedders, photoCount, Path.Combine(repoRoot, "bench", "results"));
+        }
+    }
+
+    if (mode is "knn" or "all")
     {
         await KnnBenchmark(fixture, vectorCount, queryCount, repoRoot);
     }
+
+    Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 }
 finally
 {
@@ -130,20 +166,21 @@ static List<byte[]> MakeJpegs(int count)
     return list;
 }
 
-static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<string, string?> overrides)
+static async Task StageBenchmark(PostgresFixture fixture, string modelName, int n, int reps, Dictionary<string, string?> overrides, bool withPeer)
 {
     var jpegs = MakeJpegs(n);
-    Console.WriteLine($"\n== Embed stage: {n} JPEGs (longest side 1024, mean {jpegs.Average(j => j.Length) / 1024:F0} KB), model {DefaultModel.Name} ({DefaultModel.Dimension}-d) ==");
-    await using var db = await fixture.CreateDatabaseAsync("bench_stage");
-    var root = Path.Combine(fixture.StateRoot, "stage");
-    await using var sp = Services(db, root, overrides);
+    await using var db = await fixture.CreateDatabaseAsync("bench_stage_" + modelName.Replace('-', '_'));
+    var root = Path.Combine(fixture.StateRoot, "stage-" + modelName);
+    await using var sp = Services(db, root, new Dictionary<string, string?>(overrides) { ["Inference:Model"] = modelName });
     var blobs = sp.GetRequiredService<BlobStore>();
     var ids = new List<long>();
+    var shas = new List<string>();
     await using (var ctx = db.CreateDbContext())
     {
         foreach (var j in jpegs)
         {
             var sha = await blobs.PutAsync(j, CancellationToken.None);
+            shas.Add(sha);
             ctx.Images.Add(new Harvester.Data.Entities.Image { Sha256 = sha, SourceUrl = "http://bench/" + sha, Status = ImageStatus.Accepted, ByteSize = j.Length });
         }
 
@@ -152,21 +189,31 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
     }
 
     var service = sp.GetRequiredService<EmbedService>();
-    var embedder = await sp.GetRequiredService<ModelHost>().GetAsync(null, CancellationToken.None);
+    var embedder = await sp.GetRequiredService<ModelHost>().GetAsync(modelName, CancellationToken.None);
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
-    var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder.Model, CancellationToken.None);
-    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, ModelBatch {options.ModelBatch}, ClaimBatch {options.ClaimBatch}");
+    var registered = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(embedder, CancellationToken.None);
+    Console.WriteLine($"\n== Embed stage, {modelName} ({embedder.Dimension}-d): {n} JPEGs (longest side 1024, mean {jpegs.Average(j => j.Length) / 1024:F0} KB) ==");
+    Console.WriteLine($"settings: IntraOpThreads {options.IntraOpThreads} (0 = one per core), DecodeParallelism {options.EffectiveDecodeParallelism}, AllowSpinning {options.AllowSpinning}, model batch {embedder.Batch} ({embedder.Provider}), ClaimBatch {options.ClaimBatch}");
+
+    // ML.NET reads files: the very blob files the stage reads.
+    MlNetPeer? peer = null;
+    if (withPeer)
+    {
+        var list = Path.Combine(root, "files.txt");
+        await File.WriteAllLinesAsync(list, shas.Select(blobs.PathFor));
+        peer = await MlNetPeer.StartAsync(list, "dnn", Environment.ProcessorCount);
+    }
 
     // Warm-up: full passes over every image until the JIT is quiet. Tiered compilation keeps promoting methods
     // (EF Core, Npgsql, the stage's own code) for a while after their first calls, and on 2 cores that background
     // compilation takes CPU from the measured work; a worker runs in the quiet state, so both the stage and its parts
-    // are measured there. Stop when a pass compiles fewer than 20 methods (at most 12 passes).
+    // are measured there. Stop when a pass compiles fewer than 20 methods (at most 8 passes).
     var warmups = 0;
     var jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
-    while (warmups < 12)
+    while (warmups < 8)
     {
         await Exec(db, "DELETE FROM embeddings; DELETE FROM work_leases;");
-        while ((await service.RunOnceAsync(options.ClaimBatch, CancellationToken.None)).Claimed > 0)
+        while ((await service.RunOnceAsync(modelName, options.ClaimBatch, CancellationToken.None)).Claimed > 0)
         {
         }
 
@@ -183,28 +230,23 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
 
     Console.WriteLine($"warm-up: {warmups} full passes until a pass compiled fewer than 20 methods");
 
-    // Stage and parts take turns, repetition by repetition, so both see the same machine state.
+    // Stage, parts and the peer take turns, repetition by repetition, so all see the same machine state.
     var per = embedder.Manifest.ValuesPerImage;
     var stageRates = new List<double>();
     var splits = new List<(double Decode, double Infer, double Write)>();
     var decodeRates = new List<double>();
     var inferRates = new List<double>();
     var writeRates = new List<double>();
+    var peerRates = new List<double>();
     var tensors = new float[n * per];
-    var shas = jpegs.Select(j => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(j))).ToArray();
-    var jitMethods = 0L;
-    var jitTime = TimeSpan.Zero;
-    const int reps = 5;
     for (var rep = 0; rep < reps; rep++)
     {
         await Exec(db, "DELETE FROM embeddings; DELETE FROM work_leases;");
-        var methods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var time0 = System.Runtime.JitInfo.GetCompilationTime();
         var sw = Stopwatch.StartNew();
         double dec = 0, inf = 0, wr = 0;
         while (true)
         {
-            var r = await service.RunOnceAsync(options.ClaimBatch, CancellationToken.None);
+            var r = await service.RunOnceAsync(modelName, options.ClaimBatch, CancellationToken.None);
             if (r.Claimed == 0)
             {
                 break;
@@ -218,6 +260,11 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
         stageRates.Add(n / sw.Elapsed.TotalSeconds);
         splits.Add((dec, inf, wr));
 
+        if (peer is not null)
+        {
+            peerRates.Add(await peer.PassAsync());
+        }
+
         // Parts alone, same files, same threads.
         sw.Restart();
         await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = options.EffectiveDecodeParallelism }, async (i, ct) =>
@@ -229,9 +276,9 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
 
         sw.Restart();
         var vectors = new List<float[]>(n);
-        for (var s = 0; s < n; s += options.ModelBatch)
+        for (var s = 0; s < n; s += embedder.Batch)
         {
-            var c = Math.Min(options.ModelBatch, n - s);
+            var c = Math.Min(embedder.Batch, n - s);
             vectors.AddRange(embedder.Run(tensors.AsMemory(s * per, c * per), c));
         }
 
@@ -246,24 +293,35 @@ static async Task StageBenchmark(PostgresFixture fixture, int n, Dictionary<stri
         }
 
         writeRates.Add(n / sw.Elapsed.TotalSeconds);
-        jitMethods += System.Runtime.JitInfo.GetCompiledMethodCount() - methods0;
-        jitTime += System.Runtime.JitInfo.GetCompilationTime() - time0;
     }
 
-    double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+    if (peer is not null)
+    {
+        await peer.DisposeAsync();
+    }
+
+    static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+    static string Runs(List<double> xs) => string.Join(", ", xs.Select(x => x.ToString("F1", CultureInfo.InvariantCulture)));
     var d = Median(decodeRates);
     var f = Median(inferRates);
     var w = Median(writeRates);
     var implied = 1 / (1 / d + 1 / f + 1 / w);
     var stage = Median(stageRates);
     var split = splits[stageRates.IndexOf(stage)];
-    Console.WriteLine($"JIT during the {reps} measured rounds: {jitMethods} methods compiled, {jitTime.TotalMilliseconds:F0} ms");
-    Console.WriteLine($"{"part (alone, median of " + reps + ")",-44} {"images/s",10} {"ms/image",9}");
-    Console.WriteLine($"{"read blob + decode + preprocess (" + options.EffectiveDecodeParallelism + " threads)",-44} {d,10:F1} {1000 / d,9:F2}");
-    Console.WriteLine($"{"InferenceSession.Run, batch " + options.ModelBatch + " (pre-made tensors)",-44} {f,10:F1} {1000 / f,9:F2}");
-    Console.WriteLine($"{"vector insert + lease completion (HNSW kept)",-44} {w,10:F1} {1000 / w,9:F2}");
-    Console.WriteLine($"{"implied by the parts in sequence",-44} {implied,10:F1} {1000 / implied,9:F2}");
-    Console.WriteLine($"{"embed stage end to end (median of " + reps + ")",-44} {stage,10:F1} {1000 / stage,9:F2}");
+    Console.WriteLine($"{"part (alone, median of " + reps + ")",-52} {"images/s",10} {"ms/image",9}   runs");
+    Console.WriteLine($"{"read blob + decode + preprocess (" + options.EffectiveDecodeParallelism + " threads)",-52} {d,10:F1} {1000 / d,9:F2}   {Runs(decodeRates)}");
+    Console.WriteLine($"{"InferenceSession.Run, batch " + embedder.Batch + " (pre-made tensors)",-52} {f,10:F1} {1000 / f,9:F2}   {Runs(inferRates)}");
+    Console.WriteLine($"{"vector insert + lease completion (HNSW kept)",-52} {w,10:F1} {1000 / w,9:F2}   {Runs(writeRates)}");
+    Console.WriteLine($"{"implied by the parts in sequence",-52} {implied,10:F1} {1000 / implied,9:F2}");
+    Console.WriteLine($"{"embed stage end to end (median of " + reps + ")",-52} {stage,10:F1} {1000 / stage,9:F2}   {Runs(stageRates)}");
+    if (peerRates.Count > 0)
+    {
+        var p = Median(peerRates);
+        Console.WriteLine($"{"ML.NET 5.0.1 DnnFeaturizeImage(ResNet18), same files",-52} {p,10:F1} {1000 / p,9:F2}   {Runs(peerRates)}");
+        var ratios = stageRates.Zip(peerRates, (a, b) => a / b).ToList();
+        Console.WriteLine($"stage / ML.NET = {stage / p:F2} (goal >= 1.50; per-round ratios {string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))})");
+    }
+
     Console.WriteLine($"stage / implied = {stage / implied:F2} (goal >= 0.80); stage's own split: decode {split.Decode:F2} s, inference {split.Infer:F2} s, write {split.Write:F2} s");
 }
 
@@ -276,7 +334,7 @@ static async Task Exec(HarvesterDatabase db, string sql)
 
 static async Task KnnBenchmark(PostgresFixture fixture, int n, int q, string repoRoot)
 {
-    const int dim = DefaultModel.Dimension, k = 10, centres = 1000;
+    const int dim = ResNet18Model.Dimension, k = 10, centres = 1000;
     Console.WriteLine($"\n== k-NN: {n} vectors x {dim}, {q} queries, k = {k} ==");
     var rng = new Random(42);
     float[] Gaussian()
@@ -341,8 +399,7 @@ static async Task KnnBenchmark(PostgresFixture fixture, int n, int q, string rep
     await using var db = await fixture.CreateDatabaseAsync("bench_knn");
     await using var sp = Services(db, Path.Combine(fixture.StateRoot, "knn"));
     var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<InferenceOptions>>().Value;
-    var resolved = await sp.GetRequiredService<ModelCatalog>().ResolveAsync(DefaultModel.Name, CancellationToken.None);
-    var model = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(resolved, CancellationToken.None);
+    var model = await sp.GetRequiredService<ModelRegistry>().EnsureAsync(await sp.GetRequiredService<ModelHost>().GetAsync(ResNet18Model.Name, CancellationToken.None), CancellationToken.None);
 
     await Exec(db, $"DROP INDEX {model.IndexName}; INSERT INTO images (sha256, source_url, status, byte_size) SELECT md5(g::text) || md5(g::text), 'http://bench/' || g, 'accepted', 0 FROM generate_series(1, {n}) g");
     var ids = new long[n];

@@ -89,6 +89,39 @@ namespace Harvester.Migrations.Migrations
                     b.ToTable("cluster_centroids", (string)null);
                 });
 
+            modelBuilder.Entity("Harvester.Data.Entities.ClusterRating", b =>
+                {
+                    b.Property<long>("RunId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("run_id");
+
+                    b.Property<int>("ClusterIndex")
+                        .HasColumnType("integer")
+                        .HasColumnName("cluster_index");
+
+                    b.Property<string>("Rater")
+                        .HasColumnType("text")
+                        .HasColumnName("rater");
+
+                    b.Property<DateTimeOffset>("RatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rated_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<int>("Rating")
+                        .HasColumnType("integer")
+                        .HasColumnName("rating");
+
+                    b.HasKey("RunId", "ClusterIndex", "Rater")
+                        .HasName("pk_cluster_ratings");
+
+                    b.ToTable("cluster_ratings", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_cluster_ratings_rating", "rating BETWEEN 1 AND 5");
+                        });
+                });
+
             modelBuilder.Entity("Harvester.Data.Entities.ClusteringRun", b =>
                 {
                     b.Property<long>("Id")
@@ -117,6 +150,10 @@ namespace Harvester.Migrations.Migrations
                     b.Property<int>("ModelId")
                         .HasColumnType("integer")
                         .HasColumnName("model_id");
+
+                    b.Property<string>("Owner")
+                        .HasColumnType("text")
+                        .HasColumnName("owner");
 
                     b.Property<JsonDocument>("Parameters")
                         .HasColumnType("jsonb")
@@ -286,6 +323,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
 
+                    b.Property<string>("KeepReason")
+                        .HasColumnType("text")
+                        .HasColumnName("keep_reason");
+
                     b.Property<long>("KeptImageId")
                         .HasColumnType("bigint")
                         .HasColumnName("kept_image_id");
@@ -322,6 +363,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
+
+                    b.Property<DateTimeOffset?>("NearCopyCheckedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("near_copy_checked_at");
 
                     b.Property<Vector>("Vector")
                         .IsRequired()
@@ -365,6 +410,18 @@ namespace Harvester.Migrations.Migrations
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("name");
+
+                    b.Property<double?>("NearCopyCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_copy_cosine");
+
+                    b.Property<double?>("NearDuplicateCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("near_duplicate_cosine");
+
+                    b.Property<double?>("SimilarityGroupCosine")
+                        .HasColumnType("double precision")
+                        .HasColumnName("similarity_group_cosine");
 
                     b.Property<string>("VectorType")
                         .IsRequired()
@@ -500,6 +557,10 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("byte_size");
 
+                    b.Property<byte[]>("ColourLayout")
+                        .HasColumnType("bytea")
+                        .HasColumnName("colour_layout");
+
                     b.Property<string>("ContentType")
                         .HasColumnType("text")
                         .HasColumnName("content_type");
@@ -526,9 +587,21 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("duplicate_of_id");
 
+                    b.Property<bool?>("EncodeExact")
+                        .HasColumnType("boolean")
+                        .HasColumnName("encode_exact");
+
+                    b.Property<float?>("EncodeQuality")
+                        .HasColumnType("real")
+                        .HasColumnName("encode_quality");
+
                     b.Property<string>("Format")
                         .HasColumnType("text")
                         .HasColumnName("format");
+
+                    b.Property<short?>("HashVersion")
+                        .HasColumnType("smallint")
+                        .HasColumnName("hash_version");
 
                     b.Property<int?>("Height")
                         .HasColumnType("integer")
@@ -1051,6 +1124,16 @@ namespace Harvester.Migrations.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_cluster_centroids_clustering_runs_run_id");
+                });
+
+            modelBuilder.Entity("Harvester.Data.Entities.ClusterRating", b =>
+                {
+                    b.HasOne("Harvester.Data.Entities.ClusteringRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_cluster_ratings_clustering_runs_run_id");
                 });
 
             modelBuilder.Entity("Harvester.Data.Entities.ClusteringRun", b =>

@@ -36,6 +36,7 @@ internal static class Cli
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DashboardCommand.Create());
         root.Subcommands.Add(CorpusCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         foreach (var c in ClusterCommands.Create()) { root.Subcommands.Add(c); }
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
         var parse = root.Parse(args);

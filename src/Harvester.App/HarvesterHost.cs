@@ -62,6 +62,7 @@ internal static class HarvesterHost
 
         builder.Services.AddOptions<Dashboard.DashboardOptions>().BindSection(Dashboard.DashboardOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Dashboard.PipelineStatus>();
+        builder.Services.AddSingleton<Dashboard.RatingEndpoints>();
         builder.Services.AddSingleton<Dashboard.DashboardServer>();
         if (worker)
         {

@@ -1,32 +1,30 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Harvester.Core;
 using Harvester.Data;
-using Npgsql;
 
 namespace Harvester.Cluster;
 
 /// <summary>Agreement of a run's clusters with ground-truth labels, on the images that have both.</summary>
 public sealed record ExternalMetrics(string Source, int Labelled, int Labels, int NotInRun, double AdjustedRandIndex, double NormalizedMutualInformation, double Purity);
 
-public sealed record EvaluationReport(long RunId, string Status, string Model, string Scope, int K, JsonObject Parameters, JsonObject Metrics, ExternalMetrics? External);
+public sealed record EvaluationReport(long RunId, RunStatus Status, string Model, string Scope, int K, RunParameters Parameters, RunMetrics Metrics, ExternalMetrics? External);
 
 /// <summary>
 /// Reads a run's stored metrics and scores it against labels: a labels file (image id and label per line), or the
 /// place / product each image came from ("place", "product").
 /// </summary>
-public sealed class ClusterEvaluator(HarvesterDatabase database)
+public sealed class ClusterEvaluator(ClusterStore store)
 {
     public async Task<EvaluationReport> EvaluateAsync(long runId, string? labels, CancellationToken ct)
     {
-        var run = await ClusterGallery.RunInfo.LoadAsync(database.DataSource, runId, ct);
+        var run = await store.RunAsync(runId, ct);
         ExternalMetrics? external = null;
         if (!string.IsNullOrWhiteSpace(labels))
         {
             var pairs = labels.Trim().ToLowerInvariant() switch
             {
-                "place" => await SourceLabelsAsync(runId, "place_id", ct),
-                "product" => await SourceLabelsAsync(runId, "product_id", ct),
+                "place" => await SourceLabelsAsync(runId, product: false, ct),
+                "product" => await SourceLabelsAsync(runId, product: true, ct),
                 _ => ReadLabelsFile(labels),
             };
             external = await CompareAsync(runId, pairs, labels, ct);
@@ -38,16 +36,7 @@ public sealed class ClusterEvaluator(HarvesterDatabase database)
     /// <summary>ARI, NMI and purity of run <paramref name="runId"/> against (image id, label) pairs.</summary>
     public async Task<ExternalMetrics> CompareAsync(long runId, IReadOnlyCollection<(long ImageId, string Label)> labels, string source, CancellationToken ct)
     {
-        var assigned = new Dictionary<long, int>();
-        await using (var cmd = database.DataSource.CreateCommand("SELECT image_id, cluster_index FROM cluster_assignments WHERE run_id = $1"))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                assigned[r.GetInt64(0)] = r.GetInt32(1);
-            }
-        }
+        var assigned = await store.AssignmentsAsync(runId, ct);
 
         if (assigned.Count == 0)
         {
@@ -55,16 +44,7 @@ public sealed class ClusterEvaluator(HarvesterDatabase database)
         }
 
         var ids = labels.Select(l => l.ImageId).Distinct().ToArray();
-        var known = new HashSet<long>();
-        await using (var cmd = database.DataSource.CreateCommand("SELECT id FROM images WHERE id = ANY($1)"))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = ids });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                known.Add(r.GetInt64(0));
-            }
-        }
+        var known = await store.ExistingImagesAsync(ids, ct);
 
         var unknown = ids.Where(id => !known.Contains(id)).Order().ToList();
         if (unknown.Count > 0)
@@ -155,21 +135,12 @@ public sealed class ClusterEvaluator(HarvesterDatabase database)
 
     private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
 
-    private async Task<IReadOnlyList<(long, string)>> SourceLabelsAsync(long runId, string column, CancellationToken ct)
+    private async Task<IReadOnlyList<(long, string)>> SourceLabelsAsync(long runId, bool product, CancellationToken ct)
     {
-        await using var cmd = database.DataSource.CreateCommand(
-            $"SELECT i.id, i.{column}::text FROM cluster_assignments a JOIN images i ON i.id = a.image_id WHERE a.run_id = $1 AND i.{column} IS NOT NULL");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-        var result = new List<(long, string)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            result.Add((r.GetInt64(0), r.GetString(1)));
-        }
-
+        var result = await store.SourceLabelsAsync(runId, product, ct);
         if (result.Count == 0)
         {
-            throw new HarvesterException($"No image of run {runId} has a {column.Replace("_id", "", StringComparison.Ordinal)}: use a labels file instead.");
+            throw new HarvesterException($"No image of run {runId} has a {(product ? "product" : "place")}: use a labels file instead.");
         }
 
         return result;

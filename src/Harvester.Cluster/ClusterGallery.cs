@@ -1,14 +1,11 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json.Nodes;
 using Harvester.Core;
 using Harvester.Data;
 using Harvester.Imaging.Rendering;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using OpenCvSharp;
-using Pgvector;
 
 namespace Harvester.Cluster;
 
@@ -17,7 +14,7 @@ namespace Harvester.Cluster;
 /// (the members nearest the centroid, then seeded random members), index.html, a 2-D PCA map coloured by cluster
 /// (pca.png), and the TensorFlow Embedding Projector pair vectors.tsv + metadata.tsv.
 /// </summary>
-public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, IOptions<StorageOptions> storage, IOptions<ClusteringOptions> options)
+public sealed class ClusterGallery(ClusterStore store, BlobStore blobs, IOptions<StorageOptions> storage, IOptions<ClusteringOptions> options)
 {
     public string DirectoryFor(long runId) => DirectoryFor(storage.Value.ResolveOutputRoot(), runId);
 
@@ -28,12 +25,11 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
     public async Task<string> WriteAsync(long runId, CancellationToken ct)
     {
         var o = options.Value;
-        var db = database.DataSource;
-        var run = await RunInfo.LoadAsync(db, runId, ct);
+        var run = await store.RunAsync(runId, ct);
         var dir = DirectoryFor(runId);
         Directory.CreateDirectory(dir);
 
-        var members = await MembersAsync(db, runId, ct);
+        var members = (await store.MembersAsync(runId, ct)).ToDictionary(kv => kv.Key, kv => kv.Value.Select(m => new Member(m.ImageId, m.Distance, m.Sha256)).ToList());
         var sheets = new List<(int Cluster, int Size, string File)>();
         for (var c = 0; c < run.K; c++)
         {
@@ -61,12 +57,12 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
             sheets.Add((c, all.Count, file));
         }
 
-        var (ids, vectors, labels, distances) = await ProjectorVectorsAsync(db, run, o.ProjectorMaxPoints, ct);
+        var (ids, vectors, labels, distances) = await ProjectorVectorsAsync(store, run, o.ProjectorMaxPoints, ct);
         await WriteProjectorAsync(dir, ids, vectors, labels, distances, members, ct);
         double[]? variance = null;
         if (vectors.Rows >= 2)
         {
-            if (run.Normalize)
+            if (run.Parameters.Normalize == true)
             {
                 ClusteringService.NormalizeRows(vectors);
             }
@@ -83,50 +79,10 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
 
     internal sealed record Member(long ImageId, double Distance, string Sha256);
 
-    private static async Task<Dictionary<int, List<Member>>> MembersAsync(NpgsqlDataSource db, long runId, CancellationToken ct)
-    {
-        var result = new Dictionary<int, List<Member>>();
-        await using var cmd = db.CreateCommand("""
-            SELECT a.cluster_index, a.image_id, a.distance, i.sha256 FROM cluster_assignments a JOIN images i ON i.id = a.image_id
-            WHERE a.run_id = $1 ORDER BY a.cluster_index, a.image_id
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            var c = r.GetInt32(0);
-            if (!result.TryGetValue(c, out var list))
-            {
-                result[c] = list = [];
-            }
-
-            list.Add(new Member(r.GetInt64(1), r.GetDouble(2), r.GetString(3)));
-        }
-
-        return result;
-    }
-
     private static async Task<(long[] Ids, VectorMatrix Vectors, int[] Labels, double[] Distances)> ProjectorVectorsAsync(
-        NpgsqlDataSource db, RunInfo run, int max, CancellationToken ct)
+        ClusterStore store, RunInfo run, int max, CancellationToken ct)
     {
-        // A seeded, stable subset when the run is larger than the projector can show.
-        await using var cmd = db.CreateCommand("""
-            SELECT a.image_id, e.embedding, a.cluster_index, a.distance FROM cluster_assignments a
-            JOIN embeddings e ON e.image_id = a.image_id AND e.model_id = $2
-            WHERE a.run_id = $1 ORDER BY md5(a.image_id::text || ':' || a.run_id::text) LIMIT $3
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = run.Id });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = run.ModelId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = max });
-        var rows = new List<(long Id, float[] V, int L, double D)>();
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            while (await r.ReadAsync(ct))
-            {
-                rows.Add((r.GetInt64(0), r.GetFieldValue<Vector>(1).ToArray(), r.GetInt32(2), r.GetDouble(3)));
-            }
-        }
-
+        var rows = (await store.ProjectorRowsAsync(run, max, ct)).Select(r => (r.Id, V: r.Vector, L: r.Cluster, D: r.Distance)).ToList();
         rows.Sort((a, b) => a.Id.CompareTo(b.Id));
         if (rows.Count == 0)
         {
@@ -144,19 +100,9 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
         var meta = new StringBuilder("image_id\tcluster\tdistance\tsha256\n");
         for (var i = 0; i < ids.Length; i++)
         {
-            var row = vectors.Row(i);
-            for (var t = 0; t < row.Length; t++)
-            {
-                if (t > 0)
-                {
-                    v.Append('\t');
-                }
-
-                v.Append(row[t].ToString("R", CultureInfo.InvariantCulture));
-            }
-
-            v.Append('\n');
-            meta.Append(CultureInfo.InvariantCulture, $"{ids[i]}\t{labels[i]}\t{distances[i]:F6}\t{sha.GetValueOrDefault(ids[i], "")}\n");
+            DelimitedText.AppendTsvRow(v, [.. vectors.Row(i).ToArray().Select(x => x.ToString("R", CultureInfo.InvariantCulture))]);
+            DelimitedText.AppendTsvRow(meta, ids[i].ToString(CultureInfo.InvariantCulture), labels[i].ToString(CultureInfo.InvariantCulture),
+                distances[i].ToString("F6", CultureInfo.InvariantCulture), sha.GetValueOrDefault(ids[i], ""));
         }
 
         await File.WriteAllTextAsync(Path.Combine(dir, "vectors.tsv"), v.ToString(), ct);
@@ -218,26 +164,23 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
         h.Append("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}</style></head><body>");
         h.Append(CultureInfo.InvariantCulture, $"<h1>Clustering run {run.Id}</h1><p>model {E(run.Model)}, scope {E(run.Scope)}, k = {run.K}</p>");
         h.Append("<h2>Metrics</h2><table>");
-        foreach (var key in new[] { "images", "inertia", "silhouette", "daviesBouldin", "iterations", "converged", "kChosenBy", "elbowK", "warmStartFrom" })
+        foreach (var (key, value) in run.Metrics.Figures())
         {
-            if (run.Metrics[key] is { } v)
-            {
-                h.Append(CultureInfo.InvariantCulture, $"<tr><th>{key}</th><td>{E(v.ToJsonString())}</td></tr>");
-            }
+            h.Append(CultureInfo.InvariantCulture, $"<tr><th>{key}</th><td>{E(value)}</td></tr>");
         }
 
         h.Append("</table>");
-        if (run.Metrics["drift"] is JsonObject drift)
+        if (run.Metrics.Drift is { } drift)
         {
-            h.Append(CultureInfo.InvariantCulture, $"<p>Drift since run {drift["PreviousRunId"]}: {drift["Moved"]} of {drift["Common"]} images changed cluster, {drift["Added"]} new, {drift["Removed"]} gone, ARI {drift["AdjustedRandIndex"]}</p>");
+            h.Append(CultureInfo.InvariantCulture, $"<p>Drift since run {drift.PreviousRunId}: {drift.Moved} of {drift.Common} images changed cluster, {drift.Added} new, {drift.Removed} gone, ARI {drift.AdjustedRandIndex:F4}</p>");
         }
 
-        if (run.Metrics["sweep"] is JsonArray { Count: > 0 } sweep)
+        if (run.Metrics.Sweep.Count > 0)
         {
             h.Append("<h2>k sweep</h2><table><tr><th>k</th><th>inertia</th><th>silhouette</th></tr>");
-            foreach (var p in sweep)
+            foreach (var p in run.Metrics.Sweep)
             {
-                h.Append(CultureInfo.InvariantCulture, $"<tr><td>{p!["k"]}</td><td>{p["inertia"]!.GetValue<double>():F3}</td><td>{p["silhouette"]!.GetValue<double>():F4}</td></tr>");
+                h.Append(CultureInfo.InvariantCulture, $"<tr><td>{p.K}</td><td>{p.Inertia:F3}</td><td>{p.Silhouette:F4}</td></tr>");
             }
 
             h.Append("</table>");
@@ -257,27 +200,5 @@ public sealed class ClusterGallery(HarvesterDatabase database, BlobStore blobs, 
 
         h.Append("</body></html>\n");
         return h.ToString();
-    }
-
-    internal sealed record RunInfo(long Id, int ModelId, string Model, int K, string Scope, bool Normalize, JsonObject Metrics, JsonObject Parameters, string Status)
-    {
-        public static async Task<RunInfo> LoadAsync(NpgsqlDataSource db, long runId, CancellationToken ct)
-        {
-            await using var cmd = db.CreateCommand("""
-                SELECT r.id, r.model_id, m.name || ':' || m.version, r.k, coalesce(r.scope::text, '{}'), coalesce(r.metrics::text, '{}'),
-                       coalesce(r.parameters::text, '{}'), r.status
-                FROM clustering_runs r JOIN embedding_models m ON m.id = r.model_id WHERE r.id = $1
-                """);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            if (!await r.ReadAsync(ct))
-            {
-                throw new HarvesterException($"There is no clustering run {runId}; list runs with: SELECT id, status, k FROM clustering_runs ORDER BY id.");
-            }
-
-            var parameters = JsonNode.Parse(r.GetString(6))!.AsObject();
-            return new RunInfo(r.GetInt64(0), r.GetInt32(1), r.GetString(2), r.GetInt32(3), r.GetString(4),
-                parameters["normalize"]?.GetValue<bool>() ?? false, JsonNode.Parse(r.GetString(5))!.AsObject(), parameters, r.GetString(7));
-        }
     }
 }

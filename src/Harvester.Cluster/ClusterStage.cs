@@ -4,7 +4,6 @@ using Harvester.Data;
 using Harvester.Data.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Harvester.Cluster;
 
@@ -23,6 +22,7 @@ public sealed record ClusterPassResult(int Claimed) : IStageResult<ClusterPassRe
 /// </summary>
 public sealed class ClusterStage(
     HarvesterDatabase database,
+    ClusterStore store,
     ModelStore models,
     ClusteringService clustering,
     SimilarityGrouper grouper,
@@ -61,6 +61,8 @@ public sealed class ClusterStage(
             _nextDue = _cron?.GetNextOccurrence(time.GetUtcNow().UtcDateTime);
         }
 
+        // A run a killed process left 'running' is recorded as failed, whoever looks first.
+        await store.SweepAbandonedRunsAsync(ct);
         var due = _nextDue is { } n && n <= time.GetUtcNow().UtcDateTime;
         if (!due && o.AfterNewEmbeddings > 0)
         {
@@ -110,14 +112,6 @@ public sealed class ClusterStage(
         return true;
     }
 
-    private async Task<long> NewEmbeddingsSinceLastRunAsync(CancellationToken ct)
-    {
-        var model = await models.ResolveAsync(options.Value.Model, ct);
-        await using var cmd = database.DataSource.CreateCommand("""
-            SELECT count(*) FROM embeddings e WHERE e.model_id = $1 AND e.created_at >
-                coalesce((SELECT max(started_at) FROM clustering_runs r WHERE r.model_id = $1 AND r.status = 'completed' AND r.parameters->>'method' = 'kmeans'), '-infinity')
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = model.Id });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
-    }
+    private async Task<long> NewEmbeddingsSinceLastRunAsync(CancellationToken ct) =>
+        await store.NewEmbeddingsSinceLastRunAsync(await models.ResolveAsync(options.Value.Model, ct), ct);
 }

@@ -88,9 +88,15 @@ public sealed class ClusteringOptions : StageOptions, IValidatableObject
     /// <summary>Worker: also run the similarity-group pass after each scheduled k-means run.</summary>
     public bool SimilarityGroupsOnSchedule { get; set; }
 
-    /// <summary>Images whose embeddings have cosine similarity at least this are grouped.</summary>
+    /// <summary>
+    /// Images whose embeddings have cosine similarity at least this are grouped. Unset (the default): the model's own
+    /// (its manifest's thresholds.similarityGroupCosine), else <see cref="FallbackSimilarityThreshold"/>.
+    /// </summary>
     [Range(0.0, 1.0)]
-    public double SimilarityThreshold { get; set; } = 0.95;
+    public double? SimilarityThreshold { get; set; }
+
+    /// <summary>For a model whose manifest names no threshold.</summary>
+    public const double FallbackSimilarityThreshold = 0.95;
 
     /// <summary>Nearest neighbours fetched per image (pgvector k-NN) when building similarity groups.</summary>
     [Range(1, 1000)]

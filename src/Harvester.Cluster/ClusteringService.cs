@@ -1,14 +1,9 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Harvester.Core;
 using Harvester.Data;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
-using NpgsqlTypes;
-using Pgvector;
 
 namespace Harvester.Cluster;
 
@@ -29,11 +24,6 @@ public sealed record ClusterRequest
     public bool? WarmStart { get; init; }
     public bool? WriteGallery { get; init; }
 }
-
-public sealed record KSweepPoint(int K, double Inertia, double Silhouette);
-
-/// <summary>How assignments moved since the previous run of the same model and scope.</summary>
-public sealed record DriftReport(long PreviousRunId, int Common, int Moved, int Added, int Removed, double AdjustedRandIndex);
 
 public sealed record ClusterRunResult(
     long RunId,
@@ -59,7 +49,7 @@ public sealed record ClusterRunResult(
 /// binary COPY in the same transaction that marks the run completed, so a failed run leaves no assignments.
 /// </summary>
 public sealed class ClusteringService(
-    HarvesterDatabase database,
+    ClusterStore store,
     ModelStore models,
     IOptions<ClusteringOptions> options,
     ClusterGallery gallery,
@@ -69,13 +59,13 @@ public sealed class ClusteringService(
     {
         var o = options.Value;
         var stopwatch = Stopwatch.StartNew();
-        var db = database.DataSource;
+        await store.SweepAbandonedRunsAsync(ct);
         var scope = request.Scope;
         var requestedK = request.K ?? o.K;
         var seed = request.Seed ?? o.Seed;
         var pcaDims = request.PcaDimensions ?? o.PcaDimensions;
         var model = await models.ResolveAsync(request.Model ?? o.Model, ct);
-        var total = await EmbeddingSource.CountAsync(db, model, scope, ct);
+        var total = await store.CountAsync(model, scope, ct);
         if (total == 0)
         {
             throw new HarvesterException(
@@ -104,7 +94,7 @@ public sealed class ClusteringService(
         }
 
         var budgetRows = (int)Math.Clamp((long)o.MemoryBudgetMegabytes * 1024 * 1024 / ((long)VectorMatrix.PadTo16(model.Dimension) * 4), 16, int.MaxValue);
-        var (ids, original, seen) = await EmbeddingSource.LoadAsync(db, model, scope, budgetRows, seed, o.StreamBatchSize, o.Normalize, ct);
+        var (ids, original, seen) = await EmbeddingSource.LoadAsync(store, model, scope, budgetRows, seed, o.StreamBatchSize, o.Normalize, ct);
         var sampled = seen > ids.Length;
         if (sampled)
         {
@@ -126,34 +116,34 @@ public sealed class ClusteringService(
             (k, elbow) = ChooseK(x, o, seed, sweep, ct);
         }
 
-        var parameters = new JsonObject
+        var parameters = new RunParameters
         {
-            ["method"] = "kmeans",
-            ["k"] = requestedK == 0 ? "auto" : requestedK,
-            ["algorithm"] = (request.Algorithm ?? o.Algorithm).ToString().ToLowerInvariant(),
-            ["seed"] = seed,
-            ["maxIterations"] = request.MaxIterations ?? o.MaxIterations,
-            ["tolerance"] = request.Tolerance ?? o.Tolerance,
-            ["pcaDimensions"] = pca is null ? 0 : pcaDims,
-            ["normalize"] = o.Normalize,
-            ["miniBatchSize"] = o.MiniBatchSize,
-            ["memoryBudgetMegabytes"] = o.MemoryBudgetMegabytes,
+            Method = RunParameters.KMeans,
+            K = requestedK == 0 ? null : requestedK,
+            Algorithm = (request.Algorithm ?? o.Algorithm).ToString().ToLowerInvariant(),
+            Seed = seed,
+            MaxIterations = request.MaxIterations ?? o.MaxIterations,
+            Tolerance = request.Tolerance ?? o.Tolerance,
+            PcaDimensions = pca is null ? 0 : pcaDims,
+            Normalize = o.Normalize,
+            MiniBatchSize = o.MiniBatchSize,
+            MemoryBudgetMegabytes = o.MemoryBudgetMegabytes,
         };
-        var previous = await FindPreviousRunAsync(db, model, scope, ct);
-        var runId = await InsertRunAsync(db, model, scope, k, parameters, previous?.Id, ct);
+        var previous = await store.PreviousKMeansRunAsync(model, scope, ct);
+        var runId = await store.StartRunAsync(model, scope, k, parameters, previous?.Id, ct);
         Log.RunStarted(logger, runId, model.Label, scope.ToString(), seen, k);
         try
         {
             VectorMatrix? init = null;
             long? warmFrom = null;
-            if ((request.WarmStart ?? o.WarmStart) && previous is not null && previous.K == k && SameSpace(previous.Parameters, parameters))
+            if ((request.WarmStart ?? o.WarmStart) && previous is { } prev && prev.K == k && SameSpace(prev.Parameters, parameters))
             {
-                var centroids = await LoadCentroidsAsync(db, previous.Id, model.Dimension, ct);
+                var centroids = await store.CentroidsAsync(prev.Id, model.Dimension, ct);
                 if (centroids.Rows == k)
                 {
                     init = pca?.Transform(centroids) ?? centroids;
-                    warmFrom = previous.Id;
-                    Log.WarmStart(logger, previous.Id);
+                    warmFrom = prev.Id;
+                    Log.WarmStart(logger, prev.Id);
                 }
             }
 
@@ -175,7 +165,7 @@ public sealed class ClusteringService(
             var inertia = fit.Inertia;
             if (sampled)
             {
-                (allIds, labels, squared, inertia) = await AssignAllAsync(db, model, scope, o, pca, fit.Centroids, ct);
+                (allIds, labels, squared, inertia) = await AssignAllAsync(store, model, scope, o, pca, fit.Centroids, ct);
             }
 
             double? silhouette = k >= 2 && k < x.Rows ? ClusterMetrics.Silhouette(x, fit.Labels, o.SilhouetteSampleSize, seed, ct) : null;
@@ -188,32 +178,32 @@ public sealed class ClusteringService(
             }
 
             DriftReport? drift = null;
-            if (previous is not null)
+            if (previous is { } before)
             {
-                drift = await DriftAsync(db, previous.Id, allIds, labels, ct);
+                drift = Drift(before.Id, await store.AssignmentsAsync(before.Id, ct), allIds, labels);
             }
 
-            var metrics = new JsonObject
+            var metrics = new RunMetrics
             {
-                ["images"] = allIds.Length,
-                ["inertia"] = inertia,
-                ["silhouette"] = silhouette,
-                ["silhouetteSample"] = Math.Min(o.SilhouetteSampleSize, x.Rows),
-                ["daviesBouldin"] = daviesBouldin,
-                ["iterations"] = fit.Iterations,
-                ["converged"] = fit.Converged,
-                ["sizes"] = new JsonArray([.. sizes.Select(s => (JsonNode)s)]),
-                ["kChosenBy"] = requestedK == 0 ? "max-silhouette" : "given",
-                ["elbowK"] = elbow,
-                ["sweep"] = new JsonArray([.. sweep.Select(p => (JsonNode)new JsonObject { ["k"] = p.K, ["inertia"] = p.Inertia, ["silhouette"] = p.Silhouette })]),
-                ["warmStartFrom"] = warmFrom,
-                ["drift"] = drift is null ? null : JsonSerializer.SerializeToNode(drift),
-                ["memory"] = new JsonObject { ["mode"] = sampled ? "sampled" : "in-memory", ["rowsInMemory"] = ids.Length, ["budgetRows"] = budgetRows },
-                ["pca"] = pca is null ? null : new JsonObject { ["dimensions"] = pcaDims, ["explainedVarianceRatio"] = pca.ExplainedVarianceRatio },
-                ["seconds"] = stopwatch.Elapsed.TotalSeconds,
+                Images = allIds.Length,
+                Inertia = inertia,
+                Silhouette = silhouette,
+                SilhouetteSample = Math.Min(o.SilhouetteSampleSize, x.Rows),
+                DaviesBouldin = daviesBouldin,
+                Iterations = fit.Iterations,
+                Converged = fit.Converged,
+                Sizes = sizes,
+                KChosenBy = requestedK == 0 ? "max-silhouette" : "given",
+                ElbowK = elbow,
+                Sweep = sweep,
+                WarmStartFrom = warmFrom,
+                Drift = drift,
+                Memory = new MemoryUse(sampled ? "sampled" : "in-memory", ids.Length, budgetRows),
+                Pca = pca is null ? null : new PcaInfo(pcaDims, pca.ExplainedVarianceRatio),
+                Seconds = stopwatch.Elapsed.TotalSeconds,
             };
 
-            await WriteResultAsync(db, runId, k, stored, sizes, allIds, labels, squared, metrics, ct);
+            await store.CompleteRunAsync(runId, k, stored, sizes, allIds, labels, squared, metrics, ct);
             Log.RunCompleted(logger, runId, k, inertia, fit.Iterations, stopwatch.Elapsed.TotalSeconds);
             string? galleryPath = null;
             if (request.WriteGallery ?? o.WriteGalleries)
@@ -235,7 +225,7 @@ public sealed class ClusteringService(
         catch (Exception e)
         {
             Log.RunFailed(logger, e, runId);
-            await MarkFailedAsync(db, runId, e is OperationCanceledException ? "cancelled" : e.Message);
+            await store.FailRunAsync(runId, e is OperationCanceledException ? "cancelled" : e.Message);
             throw;
         }
     }
@@ -364,13 +354,13 @@ public sealed class ClusteringService(
     }
 
     private static async Task<(long[] Ids, int[] Labels, float[] Squared, double Inertia)> AssignAllAsync(
-        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, ClusteringOptions o, Pca? pca, VectorMatrix centroids, CancellationToken ct)
+        ClusterStore store, RegisteredModel model, ImageScope scope, ClusteringOptions o, Pca? pca, VectorMatrix centroids, CancellationToken ct)
     {
         var ids = new List<long>();
         var labels = new List<int>();
         var squared = new List<float>();
         var inertia = 0.0;
-        await foreach (var (batchIds, batch) in EmbeddingSource.StreamAsync(db, model, scope, o.StreamBatchSize, o.Normalize, ct))
+        await foreach (var (batchIds, batch) in EmbeddingSource.StreamAsync(store, model, scope, o.StreamBatchSize, o.Normalize, ct))
         {
             if (o.Normalize)
             {
@@ -389,121 +379,11 @@ public sealed class ClusteringService(
         return ([.. ids], [.. labels], [.. squared], inertia);
     }
 
-    private sealed record PreviousRun(long Id, int K, JsonObject Parameters);
+    private static bool SameSpace(RunParameters previous, RunParameters current) =>
+        previous.PcaDimensions == current.PcaDimensions && previous.Normalize == current.Normalize;
 
-    private static bool SameSpace(JsonObject previous, JsonObject current) =>
-        previous["pcaDimensions"]?.GetValue<int>() == current["pcaDimensions"]?.GetValue<int>()
-        && previous["normalize"]?.GetValue<bool>() == current["normalize"]?.GetValue<bool>();
-
-    private static async Task<PreviousRun?> FindPreviousRunAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, CancellationToken ct)
+    private static DriftReport Drift(long previousRunId, Dictionary<long, int> before, long[] ids, int[] labels)
     {
-        await using var cmd = db.CreateCommand("""
-            SELECT id, k, parameters::text FROM clustering_runs
-            WHERE model_id = $1 AND scope = $2::jsonb AND status = 'completed' AND parameters->>'method' = 'kmeans'
-            ORDER BY id DESC LIMIT 1
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = model.Id });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = scope.ToJson() });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        return await r.ReadAsync(ct)
-            ? new PreviousRun(r.GetInt64(0), r.GetInt32(1), JsonNode.Parse(r.GetString(2))!.AsObject())
-            : null;
-    }
-
-    internal static async Task<VectorMatrix> LoadCentroidsAsync(NpgsqlDataSource db, long runId, int dimension, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("SELECT centroid FROM cluster_centroids WHERE run_id = $1 ORDER BY cluster_index");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-        var rows = new List<float[]>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            rows.Add(r.GetFieldValue<Vector>(0).ToArray());
-        }
-
-        return rows.Count == 0 ? new VectorMatrix(0, dimension) : VectorMatrix.FromRows(rows);
-    }
-
-    private static async Task<long> InsertRunAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int k, JsonObject parameters, long? previousId, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand("""
-            INSERT INTO clustering_runs (model_id, scope, k, parameters, status, previous_run_id, started_at)
-            VALUES ($1, $2::jsonb, $3, $4::jsonb, 'running', $5, now()) RETURNING id
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = model.Id });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = scope.ToJson() });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = k });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = parameters.ToJsonString() });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)previousId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
-    }
-
-    internal static async Task WriteResultAsync(
-        NpgsqlDataSource db, long runId, int k, VectorMatrix centroids, int[] sizes, long[] ids, int[] labels, float[] squared, JsonObject metrics, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var w = await conn.BeginBinaryImportAsync("COPY cluster_centroids (run_id, cluster_index, centroid, size) FROM STDIN (FORMAT BINARY)", ct))
-        {
-            for (var c = 0; c < k; c++)
-            {
-                await w.StartRowAsync(ct);
-                await w.WriteAsync(runId, NpgsqlDbType.Bigint, ct);
-                await w.WriteAsync(c, NpgsqlDbType.Integer, ct);
-                await w.WriteAsync(new Vector(centroids.Row(c).ToArray()), ct);
-                await w.WriteAsync(sizes[c], NpgsqlDbType.Integer, ct);
-            }
-
-            await w.CompleteAsync(ct);
-        }
-
-        await using (var w = await conn.BeginBinaryImportAsync("COPY cluster_assignments (run_id, image_id, cluster_index, distance) FROM STDIN (FORMAT BINARY)", ct))
-        {
-            for (var i = 0; i < ids.Length; i++)
-            {
-                await w.StartRowAsync(ct);
-                await w.WriteAsync(runId, NpgsqlDbType.Bigint, ct);
-                await w.WriteAsync(ids[i], NpgsqlDbType.Bigint, ct);
-                await w.WriteAsync(labels[i], NpgsqlDbType.Integer, ct);
-                await w.WriteAsync(Math.Sqrt(squared[i]), NpgsqlDbType.Double, ct);
-            }
-
-            await w.CompleteAsync(ct);
-        }
-
-        await using (var cmd = new NpgsqlCommand(
-            "UPDATE clustering_runs SET status = 'completed', k = $2, metrics = $3::jsonb, finished_at = now(), error = NULL WHERE id = $1", conn, tx))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = k });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = metrics.ToJsonString() });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
-        await tx.CommitAsync(ct);
-    }
-
-    internal static async Task MarkFailedAsync(NpgsqlDataSource db, long runId, string error)
-    {
-        await using var cmd = db.CreateCommand("UPDATE clustering_runs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running'");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = runId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = error });
-        await cmd.ExecuteNonQueryAsync(CancellationToken.None);
-    }
-
-    private static async Task<DriftReport> DriftAsync(NpgsqlDataSource db, long previousRunId, long[] ids, int[] labels, CancellationToken ct)
-    {
-        var before = new Dictionary<long, int>();
-        await using (var cmd = db.CreateCommand("SELECT image_id, cluster_index FROM cluster_assignments WHERE run_id = $1"))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = previousRunId });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                before[r.GetInt64(0)] = r.GetInt32(1);
-            }
-        }
-
         var a = new List<int>();
         var b = new List<int>();
         var moved = 0;

@@ -3,54 +3,24 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Harvester.Core;
 using Harvester.Data;
-using Npgsql;
-using Pgvector;
 
 namespace Harvester.Cluster;
 
-/// <summary>Reads embeddings of one model and scope from PostgreSQL, checking each vector on the way in.</summary>
+/// <summary>Embeddings of one model and scope (from <see cref="ClusterStore"/>) in batches or a sample, each vector checked on the way in.</summary>
 public static class EmbeddingSource
 {
-    public static async Task<int> CountAsync(NpgsqlDataSource db, RegisteredModel model, ImageScope scope, CancellationToken ct)
-    {
-        var p = new List<object> { model.Id };
-        var where = scope.Predicate("i", p);
-        await using var cmd = db.CreateCommand($"SELECT count(*) FROM embeddings e JOIN images i ON i.id = e.image_id WHERE e.model_id = $1 AND {where}");
-        foreach (var a in p)
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        }
-
-        return checked((int)(long)(await cmd.ExecuteScalarAsync(ct))!);
-    }
-
     /// <summary>
     /// Every vector in scope in image-id order, in batches of <paramref name="batchSize"/> rows (one open cursor,
     /// at most one batch in memory). Throws on NaN/infinite values, zero vectors (when they must be normalised) or a
     /// dimension other than the model's.
     /// </summary>
     public static async IAsyncEnumerable<(long[] Ids, VectorMatrix Vectors)> StreamAsync(
-        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
+        ClusterStore store, RegisteredModel model, ImageScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
     {
-        var p = new List<object> { model.Id };
-        var where = scope.Predicate("i", p);
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using var cmd = new NpgsqlCommand(
-            $"SELECT e.image_id, e.embedding FROM embeddings e JOIN images i ON i.id = e.image_id WHERE e.model_id = $1 AND {where} ORDER BY e.image_id",
-            conn, tx);
-        foreach (var a in p)
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        }
-
-        await using var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
         var ids = new List<long>(batchSize);
         var rows = new List<float[]>(batchSize);
-        while (await r.ReadAsync(ct))
+        await foreach (var (id, v) in store.StreamVectorsAsync(model, scope, ct))
         {
-            var id = r.GetInt64(0);
-            var v = r.GetFieldValue<Vector>(1).ToArray();
             Check(model, id, v, rejectZero);
             ids.Add(id);
             rows.Add(v);
@@ -73,13 +43,13 @@ public static class EmbeddingSource
     /// <paramref name="maxRows"/> of them (reservoir sampling over one streamed pass).
     /// </summary>
     public static async Task<(long[] Ids, VectorMatrix Vectors, int Total)> LoadAsync(
-        NpgsqlDataSource db, RegisteredModel model, ImageScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
+        ClusterStore store, RegisteredModel model, ImageScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
     {
         var ids = new List<long>();
         var rows = new List<float[]>();
         var rng = new Random(seed);
         var seen = 0;
-        await foreach (var (batchIds, batch) in StreamAsync(db, model, scope, batchSize, rejectZero, ct))
+        await foreach (var (batchIds, batch) in StreamAsync(store, model, scope, batchSize, rejectZero, ct))
         {
             for (var i = 0; i < batchIds.Length; i++)
             {

@@ -8,9 +8,6 @@ using NpgsqlTypes;
 
 namespace Harvester.Curate;
 
-/// <summary>A kept image as the keep rule sees it, with the group it heads (if any).</summary>
-public sealed record KeptImage(Candidate Candidate, long? GroupId);
-
 /// <summary>Every statement of the curate stage: what it claims, reads, and writes in its batch transaction.</summary>
 public sealed class CurateStore(HarvesterDatabase database)
 {
@@ -24,7 +21,8 @@ public sealed class CurateStore(HarvesterDatabase database)
 
     public sealed record Row(long Id, string Sha256, string Profile);
 
-    public sealed record Neighbour(long Id, int Distance, BitArray? DHash);
+    /// <summary>A kept or ungrouped image near a query hash, with what confirms the match.</summary>
+    public sealed record Neighbour(long Id, int Distance, ulong PHash, byte[]? ColourLayout);
 
     /// <summary>The claimed images still waiting for a verdict, with the profile of the job that fetched them.</summary>
     public async Task<List<Row>> LoadAsync(IReadOnlyList<long> ids, CancellationToken ct)
@@ -57,7 +55,7 @@ public sealed class CurateStore(HarvesterDatabase database)
     }
 
     /// <summary>
-    /// Up to <paramref name="limit"/> curated, non-duplicate images whose pHash is within <paramref name="radius"/> bits
+    /// Up to <paramref name="limit"/> curated, non-duplicate images (kept or ungrouped) of the current hash recipe whose pHash is within <paramref name="radius"/> bits
     /// of <paramref name="phash"/>, nearest first (then lowest id). Exact: every such image is a candidate, found by
     /// probing the four 16-bit chunk indexes (<see cref="HashChunks"/>) and checked with <c>&lt;~&gt;</c> on the hash
     /// the index carries; only the few survivors are read from the table.
@@ -74,10 +72,10 @@ public sealed class CurateStore(HarvesterDatabase database)
                 $"SELECT id, phash <~> $1 AS d FROM images WHERE phash_chunk{c} = ANY(${c + 5}) AND phash <~> $1 <= $2"))
             : "SELECT id, phash <~> $1 AS d FROM images WHERE phash <~> $1 <= $2";
         await using var cmd = new NpgsqlCommand($"""
-            SELECT i.id, c.d::int, i.dhash FROM (
+            SELECT i.id, c.d::int, i.phash, i.colour_layout FROM (
                 {candidates}) c
             JOIN images i ON i.id = c.id
-            WHERE i.status IN ('accepted', 'rejected') AND i.id <> $3
+            WHERE i.status IN ('accepted', 'rejected') AND i.id <> $3 AND i.hash_version = {PerceptualHash.Recipe}
             ORDER BY c.d, i.id LIMIT $4
             """, conn, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = PerceptualHash.ToBits(phash), NpgsqlDbType = NpgsqlDbType.Bit });
@@ -105,9 +103,9 @@ public sealed class CurateStore(HarvesterDatabase database)
     /// </summary>
     public static async Task<List<Neighbour>> NearestAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, ulong phash, int k, long excludeId, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("""
-            SELECT id, (phash <~> $1)::int, dhash FROM images
-            WHERE status IN ('accepted', 'rejected') AND phash IS NOT NULL AND id <> $2
+        await using var cmd = new NpgsqlCommand($"""
+            SELECT id, (phash <~> $1)::int, phash, colour_layout FROM images
+            WHERE status IN ('accepted', 'rejected') AND phash IS NOT NULL AND id <> $2 AND hash_version = {PerceptualHash.Recipe}
             ORDER BY phash <~> $1 LIMIT $3
             """, conn, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = PerceptualHash.ToBits(phash), NpgsqlDbType = NpgsqlDbType.Bit });
@@ -122,7 +120,113 @@ public sealed class CurateStore(HarvesterDatabase database)
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            list.Add(new Neighbour(r.GetInt64(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetFieldValue<BitArray>(2)));
+            list.Add(new Neighbour(r.GetInt64(0), r.GetInt32(1), PerceptualHash.FromBits(r.GetFieldValue<BitArray>(2)), r.IsDBNull(3) ? null : r.GetFieldValue<byte[]>(3)));
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// What the stage did to these images, as the database holds it now: statuses, reasons of the rejected ones (the
+    /// code before any ':'), the duplicate groups they are in and how many of those span several places.
+    /// </summary>
+    public async Task<CurationBatchResult> SummarizeAsync(IReadOnlyList<long> ids, CancellationToken ct)
+    {
+        var array = ids.Distinct().ToArray();
+        await using var batch = new NpgsqlBatch(await database.DataSource.OpenConnectionAsync(ct));
+        await using var connection = batch.Connection!;
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT status, count(*)::int FROM images WHERE id = ANY($1) GROUP BY status") { Parameters = { new() { Value = array } } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            SELECT split_part(r->>'reason', ':', 1), count(*)::int FROM images, jsonb_array_elements(reject_reasons) r
+            WHERE id = ANY($1) AND status = 'rejected' GROUP BY 1
+            """) { Parameters = { new() { Value = array } } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("""
+            WITH g AS (SELECT DISTINCT duplicate_group_id AS id FROM images WHERE id = ANY($1) AND duplicate_group_id IS NOT NULL)
+            SELECT count(*)::int,
+                   count(*) FILTER (WHERE (SELECT count(DISTINCT p) FROM (
+                       SELECT s.place_id AS p FROM image_sightings s JOIN images i ON i.id = s.image_id WHERE i.duplicate_group_id = g.id AND s.place_id IS NOT NULL
+                       UNION SELECT place_id FROM images WHERE duplicate_group_id = g.id AND place_id IS NOT NULL) x) > 1)::int
+            FROM g
+            """) { Parameters = { new() { Value = array } } });
+        int accepted = 0, rejected = 0, duplicates = 0, groups = 0, crossPlace = 0;
+        var reasons = new Dictionary<string, int>();
+        await using (var r = await batch.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                var count = r.GetInt32(1);
+                switch (r.GetFieldValue<ImageStatus>(0))
+                {
+                    case ImageStatus.Accepted: accepted = count; break;
+                    case ImageStatus.Rejected: rejected = count; break;
+                    case ImageStatus.Duplicate: duplicates = count; break;
+                }
+            }
+
+            await r.NextResultAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                reasons[r.GetString(0)] = r.GetInt32(1);
+            }
+
+            await r.NextResultAsync(ct);
+            if (await r.ReadAsync(ct))
+            {
+                (groups, crossPlace) = (r.GetInt32(0), r.GetInt32(1));
+            }
+        }
+
+        return new CurationBatchResult(array.Length, accepted, rejected, duplicates, reasons, groups, crossPlace, array);
+    }
+
+    /// <summary>Curated images whose stored pHash is of an older recipe, lowest id first (what a rehash pass works on).</summary>
+    public async Task<List<Row>> StaleHashesAsync(int limit, CancellationToken ct)
+    {
+        await using var cmd = database.DataSource.CreateCommand($"""
+            SELECT id, sha256, '' FROM images
+            WHERE phash IS NOT NULL AND hash_version IS DISTINCT FROM {PerceptualHash.Recipe} AND status <> 'fetched'
+            ORDER BY id LIMIT $1
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        var rows = new List<Row>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(new Row(r.GetInt64(0), r.GetString(1), r.GetString(2)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Stores recomputed hashes and keep signals; a row whose blob could not be read gets the recipe mark with no hash, so it is not retried forever.</summary>
+    public static async Task WriteRehashAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, ImageAnalysis? a, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"""
+            UPDATE images SET phash = $2, dhash = $3, colour_layout = $4, encode_quality = $5, encode_exact = $6, hash_version = {PerceptualHash.Recipe}
+            WHERE id = $1
+            """, conn, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = a is null ? DBNull.Value : PerceptualHash.ToBits(a.PHash), NpgsqlDbType = NpgsqlDbType.Bit });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = a is null ? DBNull.Value : PerceptualHash.ToBits(a.DHash), NpgsqlDbType = NpgsqlDbType.Bit });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = a is null ? DBNull.Value : a.ColourLayout, NpgsqlDbType = NpgsqlDbType.Bytea });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = a is null || a.Encoding.Quality <= 0 ? DBNull.Value : (float)a.Encoding.Quality, NpgsqlDbType = NpgsqlDbType.Real });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = a is null ? DBNull.Value : a.Encoding.Exact, NpgsqlDbType = NpgsqlDbType.Boolean });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Groups found by hash, oldest first, from <paramref name="afterId"/> on (a rehash re-judges their members).</summary>
+    public async Task<List<(long Group, long Kept)>> HashGroupsAsync(long afterId, int limit, CancellationToken ct)
+    {
+        await using var cmd = database.DataSource.CreateCommand(
+            "SELECT id, kept_image_id FROM duplicate_groups WHERE kind = ANY($3) AND id > $1 ORDER BY id LIMIT $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = afterId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { DuplicateKind.PerceptualHash, DuplicateKind.ExactPixels } });
+        var list = new List<(long, long)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            list.Add((r.GetInt64(0), r.GetInt64(1)));
         }
 
         return list;
@@ -150,7 +254,8 @@ public sealed class CurateStore(HarvesterDatabase database)
             };
             await ExecAsync("""
                 UPDATE images SET status = $2, format = $3, width = $4, height = $5, phash = $6, dhash = $7, pixel_hash = $8,
-                    scores = $9, reject_reasons = $10, quality_score = $11, curated_at = now(), duplicate_of_id = NULL, duplicate_group_id = NULL
+                    scores = $9, reject_reasons = $10, quality_score = $11, curated_at = now(), duplicate_of_id = NULL, duplicate_group_id = NULL,
+                    hash_version = $12, colour_layout = $13, encode_quality = $14, encode_exact = $15
                 WHERE id = $1
                 """, ct,
                 id, status, a.Format.ToString().ToLowerInvariant(), a.Width, a.Height,
@@ -159,7 +264,11 @@ public sealed class CurateStore(HarvesterDatabase database)
                 a.PixelHash,
                 new NpgsqlParameter { Value = JsonSerializer.Serialize(scores, Json), NpgsqlDbType = NpgsqlDbType.Jsonb },
                 new NpgsqlParameter { Value = reasons.Count == 0 ? DBNull.Value : JsonSerializer.Serialize(reasons, Json), NpgsqlDbType = NpgsqlDbType.Jsonb },
-                a.Quality);
+                a.Quality,
+                (short)PerceptualHash.Recipe,
+                a.ColourLayout,
+                new NpgsqlParameter { Value = a.Encoding.Quality > 0 ? (float)a.Encoding.Quality : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Real },
+                a.Encoding.Exact);
         }
 
         /// <summary>A curated image (accepted or rejected) with exactly these decoded pixels, lowest id first.</summary>
@@ -174,59 +283,6 @@ public sealed class CurateStore(HarvesterDatabase database)
 
         public Task<List<Neighbour>> WithinRadiusAsync(ulong phash, int radius, int limit, long excludeId, CancellationToken ct) =>
             CurateStore.WithinRadiusAsync(connection, transaction, phash, radius, limit, excludeId, ct);
-
-        /// <summary>The image a newcomer matched, as the keep rule sees it.</summary>
-        public async Task<KeptImage> ReadKeptAsync(long id, CancellationToken ct)
-        {
-            await using var read = new NpgsqlCommand(
-                "SELECT status, coalesce(width, 0), coalesce(height, 0), coalesce(quality_score, 0), duplicate_group_id FROM images WHERE id = $1", connection, transaction);
-            read.Parameters.Add(new NpgsqlParameter { Value = id });
-            await using var r = await read.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            return new KeptImage(
-                new Candidate(id, r.GetFieldValue<ImageStatus>(0) == ImageStatus.Accepted, (long)r.GetInt32(1) * r.GetInt32(2), r.GetDouble(3)),
-                r.IsDBNull(4) ? null : r.GetInt64(4));
-        }
-
-        /// <summary>Starts a group headed by <paramref name="keptId"/> (size 1) and returns its id.</summary>
-        public async Task<long> CreateGroupAsync(DuplicateKind kind, long keptId, CancellationToken ct)
-        {
-            await using var cmd = new NpgsqlCommand("""
-                WITH g AS (INSERT INTO duplicate_groups (kind, kept_image_id, size, created_at) VALUES ($1, $2, 1, now()) RETURNING id)
-                UPDATE images SET duplicate_group_id = (SELECT id FROM g) WHERE id = $2 RETURNING duplicate_group_id
-                """, connection, transaction);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = kind });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = keptId });
-            return (long)(await cmd.ExecuteScalarAsync(ct))!;
-        }
-
-        /// <summary>The newcomer heads the group: the old kept image and every copy of it become copies of the newcomer.</summary>
-        public async Task ReplaceKeptAsync(long groupId, long newcomerId, long oldKeptId, CancellationToken ct)
-        {
-            await ExecAsync("UPDATE images SET duplicate_of_id = $1 WHERE duplicate_of_id = $2", ct, newcomerId, oldKeptId);
-            await ExecAsync("UPDATE images SET status = 'duplicate', duplicate_of_id = $1 WHERE id = $2", ct, newcomerId, oldKeptId);
-            await ExecAsync("UPDATE images SET duplicate_group_id = $1 WHERE id = $2", ct, groupId, newcomerId);
-            await ExecAsync("UPDATE duplicate_groups SET kept_image_id = $1, size = size + 1 WHERE id = $2", ct, newcomerId, groupId);
-        }
-
-        /// <summary>The newcomer joins the group as a copy of its kept image.</summary>
-        public async Task AddCopyAsync(long groupId, long newcomerId, long keptId, CancellationToken ct)
-        {
-            await ExecAsync("UPDATE images SET status = 'duplicate', duplicate_of_id = $1, duplicate_group_id = $2 WHERE id = $3", ct, keptId, groupId, newcomerId);
-            await ExecAsync("UPDATE duplicate_groups SET size = size + 1 WHERE id = $1", ct, groupId);
-        }
-
-        /// <summary>Whether the group's images were seen at more than one place.</summary>
-        public async Task<bool> SpansPlacesAsync(long groupId, CancellationToken ct)
-        {
-            await using var cmd = new NpgsqlCommand("""
-                SELECT count(DISTINCT p) FROM (
-                    SELECT s.place_id AS p FROM image_sightings s JOIN images i ON i.id = s.image_id WHERE i.duplicate_group_id = $1 AND s.place_id IS NOT NULL
-                    UNION SELECT place_id FROM images WHERE duplicate_group_id = $1 AND place_id IS NOT NULL) x
-                """, connection, transaction);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = groupId });
-            return (long)(await cmd.ExecuteScalarAsync(ct))! > 1;
-        }
 
         internal async Task ExecAsync(string sql, CancellationToken ct, params object[] args)
         {

@@ -22,15 +22,15 @@ public sealed class CurationOptions : StageOptions
     [Range(64, 4096)]
     public int AnalysisSize { get; set; } = 640;
 
-    /// <summary>Near duplicate: pHash Hamming distance at most this (0..64).</summary>
+    /// <summary>Near duplicate: balanced pHash Hamming distance at most this (0..64; distances are even, so 9 acts as 8).</summary>
     [Range(0, 64)]
-    public int HammingRadius { get; set; } = 6;
+    public int HammingRadius { get; set; } = NearDuplicateRule.DefaultRadius;
 
-    /// <summary>When set, a pHash match must also have a dHash distance at most this (a second opinion).</summary>
-    [Range(0, 64)]
-    public int? DHashRadius { get; set; }
+    /// <summary>Near duplicate: and the colour layouts' distance (ColourLayout.Distance) at most this.</summary>
+    [Range(0.0, 1000.0)]
+    public double ColourThreshold { get; set; } = NearDuplicateRule.DefaultColourThreshold;
 
-    /// <summary>Images within the radius considered per image, nearest first (more matter only with the dHash check).</summary>
+    /// <summary>Images within the radius considered per image, nearest first (the first whose colour layout confirms it is the match).</summary>
     [Range(1, 1000)]
     public int NeighbourLimit { get; set; } = 10;
 

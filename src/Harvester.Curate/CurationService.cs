@@ -9,8 +9,9 @@ using Microsoft.Extensions.Options;
 namespace Harvester.Curate;
 
 /// <summary>
-/// What one pass of the curate stage did: verdicts given to the claimed images (accepted or rejected, or duplicate
-/// when they joined a group as a copy), plus kept images displaced by a better copy (counted in Duplicates).
+/// What the curate stage did to a set of images, read from the database after its writes committed (never added up
+/// from per-batch guesses, which a later batch's keep decisions would make wrong): their statuses now, the reasons of
+/// those rejected, and the duplicate groups they are in. <see cref="ImageIds"/> are the images the passes claimed.
 /// </summary>
 public sealed record CurationBatchResult(
     int Claimed,
@@ -18,12 +19,19 @@ public sealed record CurationBatchResult(
     int Rejected,
     int Duplicates,
     IReadOnlyDictionary<string, int> RejectReasons,
-    int CrossPlaceGroups) : IStageResult<CurationBatchResult>
+    int Groups,
+    int CrossPlaceGroups,
+    IReadOnlyList<long> ImageIds) : IStageResult<CurationBatchResult>
 {
-    public static CurationBatchResult Empty { get; } = new(0, 0, 0, 0, new Dictionary<string, int>(), 0);
+    public static CurationBatchResult Empty { get; } = new(0, 0, 0, 0, new Dictionary<string, int>(), 0, 0, []);
 
+    /// <summary>
+    /// Joins two passes' claims. The counts are the sums of what each pass saw at its own commit; a drain that needs
+    /// them exact re-reads them for all ids (<see cref="CurationService.RunUntilDoneAsync"/> does).
+    /// </summary>
     public CurationBatchResult Add(CurationBatchResult other)
     {
+        ArgumentNullException.ThrowIfNull(other);
         var reasons = new Dictionary<string, int>(RejectReasons);
         foreach (var (k, v) in other.RejectReasons)
         {
@@ -31,9 +39,12 @@ public sealed record CurationBatchResult(
         }
 
         return new CurationBatchResult(Claimed + other.Claimed, Accepted + other.Accepted, Rejected + other.Rejected,
-            Duplicates + other.Duplicates, reasons, CrossPlaceGroups + other.CrossPlaceGroups);
+            Duplicates + other.Duplicates, reasons, Groups + other.Groups, CrossPlaceGroups + other.CrossPlaceGroups, [.. ImageIds, .. other.ImageIds]);
     }
 }
+
+/// <summary>What a rehash did: hashes recomputed, blobs that could not be read, hash groups re-judged and members that left them.</summary>
+public sealed record RehashResult(int Rehashed, int Unreadable, int GroupsJudged, int LeftGroups);
 
 /// <summary>
 /// The curate stage: claims fetched images, analyses them in parallel outside any transaction, then in one short
@@ -43,6 +54,7 @@ public sealed class CurationService(
     HarvesterDatabase database,
     CurateStore store,
     BlobStore blobs,
+    DuplicateGroups groups,
     ImageAnalyzer analyzer,
     IOptions<CurationOptions> options,
     ILogger<CurationService> logger) : IStage
@@ -50,6 +62,7 @@ public sealed class CurationService(
     public const string Stage = "curate";
 
     private readonly CurationOptions _options = options.Value;
+    private readonly NearDuplicateRule _rule = new(options.Value.HammingRadius, options.Value.ColourThreshold);
 
     string IStage.Name => Stage;
 
@@ -76,6 +89,11 @@ public sealed class CurationService(
         // An image claimed more than MaxAttempts times crashed every batch it was in: it is rejected with that reason.
         var exhausted = claim.Exhausted.ToDictionary(e => e.Id, e => e.Attempts);
         var rows = await store.LoadAsync(claim.All, ct);
+        foreach (var name in rows.Select(r => ProfileName(r, profile)).Distinct(StringComparer.OrdinalIgnoreCase).Where(n => !_options.HasProfile(n)))
+        {
+            Log.UnknownProfile(logger, name, rows.First(r => ProfileName(r, profile) == name).Id);
+        }
+
         var analyses = new ImageAnalysis[rows.Count];
         var parallelism = _options.Parallelism > 0 ? _options.Parallelism : Environment.ProcessorCount;
         await Parallel.ForAsync(0, rows.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
@@ -88,23 +106,89 @@ public sealed class CurationService(
                 return;
             }
 
-            analyses[i] = await AnalyzeAsync(row, token);
+            analyses[i] = await AnalyzeAsync(row, _options.ProfileFor(ProfileName(row, profile)), token);
             if (analyses[i].Failure is { } failure)
             {
                 Log.ImageFailed(logger, row.Id, failure);
             }
         });
 
-        var result = await WriteAsync(rows, analyses, profile, claim.All, ct);
+        await WriteAsync(rows, analyses, profile, claim.All, ct);
+        var result = await store.SummarizeAsync(claim.All, ct);
         Log.BatchCurated(logger, result.Claimed, result.Accepted, result.Rejected, result.Duplicates);
         return result;
     }
 
-    /// <summary>Runs batches until no fetched image is left to claim; returns the totals.</summary>
-    public Task<CurationBatchResult> RunUntilDoneAsync(int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null) =>
-        StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report);
+    /// <summary>Runs batches until no fetched image is left to claim; the totals are read back for every claimed image.</summary>
+    public async Task<CurationBatchResult> RunUntilDoneAsync(int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null)
+    {
+        var passes = await StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report);
+        return passes.Claimed == 0 ? passes : await store.SummarizeAsync(passes.ImageIds, ct);
+    }
 
-    private async Task<ImageAnalysis> AnalyzeAsync(CurateStore.Row row, CancellationToken ct)
+    /// <summary>
+    /// The migration path when the hash recipe changes (<see cref="PerceptualHash.Recipe"/>): recomputes the hashes,
+    /// colour layout and encoding of every curated image whose hash is of an older recipe from its blob, one committed
+    /// batch at a time (so a killed run resumes where it stopped), then re-judges every hash group against its kept
+    /// image with the current rule (re-electing the kept image; members out of range leave and are looked up again).
+    /// Until it has run, older hashes are never compared with new ones.
+    /// </summary>
+    public async Task<RehashResult> RehashAsync(int batchSize, CancellationToken ct, IProgress<int>? progress = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        int rehashed = 0, unreadable = 0, groupsJudged = 0, left = 0;
+        var parallelism = _options.Parallelism > 0 ? _options.Parallelism : Environment.ProcessorCount;
+        while (await store.StaleHashesAsync(batchSize, ct) is { Count: > 0 } rows)
+        {
+            var fingerprints = new ImageAnalysis?[rows.Count];
+            await Parallel.ForAsync(0, rows.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
+            {
+                try
+                {
+                    fingerprints[i] = analyzer.Fingerprint(await blobs.ReadAsync(rows[i].Sha256, token));
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+                {
+                    fingerprints[i] = null;
+                }
+            });
+
+            await using var batch = await store.BeginBatchAsync(ct);
+            for (var i = 0; i < rows.Count; i++)
+            {
+                await CurateStore.WriteRehashAsync(batch.Connection, batch.Transaction, rows[i].Id, fingerprints[i], ct);
+            }
+
+            await batch.CommitAsync(ct);
+            rehashed += fingerprints.Count(f => f is not null);
+            unreadable += fingerprints.Count(f => f is null);
+            progress?.Report(rehashed + unreadable);
+        }
+
+        var membership = new HashMembership(_rule);
+        long after = 0;
+        while (await store.HashGroupsAsync(after, batchSize, ct) is { Count: > 0 } page)
+        {
+            await using var batch = await store.BeginBatchAsync(ct);
+            foreach (var (group, kept) in page)
+            {
+                var change = await groups.MergeAsync(batch.Connection, batch.Transaction, [kept], DuplicateKind.PerceptualHash, membership, ct);
+                groupsJudged++;
+                left += change.Left.Count;
+                foreach (var id in change.Left)
+                {
+                    await DedupeAsync(batch, id, ct);
+                }
+            }
+
+            await batch.CommitAsync(ct);
+            after = page[^1].Group;
+        }
+
+        return new RehashResult(rehashed, unreadable, groupsJudged, left);
+    }
+
+    private async Task<ImageAnalysis> AnalyzeAsync(CurateStore.Row row, CurationProfile profile, CancellationToken ct)
     {
         byte[] bytes;
         try
@@ -118,7 +202,7 @@ public sealed class CurationService(
 
         try
         {
-            return analyzer.Analyze(bytes);
+            return analyzer.Analyze(bytes, profile);
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -127,11 +211,12 @@ public sealed class CurationService(
         }
     }
 
-    private async Task<CurationBatchResult> WriteAsync(
+    private string ProfileName(CurateStore.Row row, string? profileOverride) =>
+        profileOverride ?? (string.IsNullOrEmpty(row.Profile) ? CurationOptions.DefaultProfile : row.Profile);
+
+    private async Task WriteAsync(
         List<CurateStore.Row> rows, ImageAnalysis[] analyses, string? profileOverride, IReadOnlyList<long> claimed, CancellationToken ct)
     {
-        int accepted = 0, rejected = 0, duplicates = 0, crossPlace = 0;
-        var reasonCounts = new Dictionary<string, int>();
         await using var batch = await store.BeginBatchAsync(ct);
         for (var i = 0; i < rows.Count; i++)
         {
@@ -140,127 +225,77 @@ public sealed class CurationService(
             if (a.Failure is { } failure)
             {
                 await batch.RejectFailedAsync(row.Id, failure, ct);
-                rejected++;
-                var code = failure.Split(':')[0];
-                reasonCounts[code] = reasonCounts.GetValueOrDefault(code) + 1;
                 continue;
             }
 
-            var profileName = profileOverride ?? (string.IsNullOrEmpty(row.Profile) ? CurationOptions.DefaultProfile : row.Profile);
-            if (!_options.HasProfile(profileName))
-            {
-                Log.UnknownProfile(logger, profileName, row.Id);
-            }
-
-            var reasons = Verdicts.Evaluate(_options.ProfileFor(profileName), a.Scores);
+            var profileName = ProfileName(row, profileOverride);
+            var reasons = a.Reasons?.ToList() ?? Verdicts.Evaluate(_options.ProfileFor(profileName), a.Scores);
             var status = reasons.Count == 0 ? ImageStatus.Accepted : ImageStatus.Rejected;
             await batch.WriteVerdictAsync(row.Id, a, status, reasons, profileName, ct);
-            foreach (var reason in reasons)
-            {
-                reasonCounts[reason.Reason] = reasonCounts.GetValueOrDefault(reason.Reason) + 1;
-            }
-
-            var final = status;
-            if (await FindDuplicateAsync(batch, row.Id, a, ct) is { } m)
-            {
-                var (newStatus, groupId) = await MergeAsync(batch, row.Id, status, a, m, ct);
-                final = newStatus;
-                if (newStatus != ImageStatus.Duplicate)
-                {
-                    // The newcomer displaced the group's kept image, which is a duplicate now.
-                    duplicates++;
-                }
-
-                if (await batch.SpansPlacesAsync(groupId, ct))
-                {
-                    crossPlace++;
-                }
-            }
-
-            switch (final)
-            {
-                case ImageStatus.Accepted: accepted++; break;
-                case ImageStatus.Rejected: rejected++; break;
-                default: duplicates++; break;
-            }
+            await DedupeAsync(batch, row.Id, ct);
         }
 
         await StageLeases.CompleteAsync(batch.Connection, batch.Transaction, Stage, claimed, ct);
         await batch.CommitAsync(ct);
-        return new CurationBatchResult(claimed.Count, accepted, rejected, duplicates, reasonCounts, crossPlace);
+    }
+
+    /// <summary>
+    /// Finds the kept (or ungrouped) image this one copies and joins its group: the shared rule re-elects the kept
+    /// image and sends away members that are not within range of it. Those are looked up again, one at a time, and may
+    /// join another group; each image is re-examined at most once per newcomer, so the work stays bounded.
+    /// </summary>
+    private async Task DedupeAsync(CurateStore.Batch batch, long id, CancellationToken ct)
+    {
+        var queue = new Queue<long>([id]);
+        var seen = new HashSet<long> { id };
+        var membership = new HashMembership(_rule);
+        while (queue.TryDequeue(out var x))
+        {
+            var me = (await DuplicateGroups.ReadMembersAsync(batch.Connection, batch.Transaction, [x], ct)).First(m => m.Id == x);
+            if (await FindDuplicateAsync(batch, me, ct) is not { } m)
+            {
+                continue;
+            }
+
+            var change = await groups.JoinAsync(batch.Connection, batch.Transaction, x, m.Id, m.Kind, membership, ct);
+            foreach (var left in change.Left)
+            {
+                if (seen.Add(left))
+                {
+                    Log.LeftGroup(logger, left, change.KeptId);
+                    queue.Enqueue(left);
+                }
+            }
+        }
     }
 
     private readonly record struct Match(long Id, DuplicateKind Kind);
 
     /// <summary>
-    /// The group representative this image duplicates: same decoded pixels first, else the nearest pHash within the
-    /// radius (then the optional dHash check). Rows written earlier in this transaction are visible, so duplicates
-    /// inside one batch are found too.
+    /// The image this one copies among kept and ungrouped images (never a group's other members: membership is judged
+    /// against the kept image alone): same decoded pixels first, else the nearest pHash within the radius whose colour
+    /// layout confirms it. Rows written earlier in this transaction are visible, so copies inside one batch are found.
     /// </summary>
-    private async Task<Match?> FindDuplicateAsync(CurateStore.Batch batch, long id, ImageAnalysis a, CancellationToken ct)
+    private async Task<Match?> FindDuplicateAsync(CurateStore.Batch batch, GroupMember me, CancellationToken ct)
     {
-        if (await batch.FindSamePixelsAsync(a.PixelHash, id, ct) is { } same)
+        if (me.PixelHash is { Length: > 0 } pixels && await batch.FindSamePixelsAsync(pixels, me.Id, ct) is { } same)
         {
             return new Match(same, DuplicateKind.ExactPixels);
         }
 
-        foreach (var n in await batch.WithinRadiusAsync(a.PHash, _options.HammingRadius, _options.NeighbourLimit, id, ct))
+        if (me.PHash is not { } hash)
         {
-            if (_options.DHashRadius is { } dr && (n.DHash is null || PerceptualHash.Hamming(PerceptualHash.FromBits(n.DHash), a.DHash) > dr))
-            {
-                continue;
-            }
+            return null;
+        }
 
-            return new Match(n.Id, DuplicateKind.PerceptualHash);
+        foreach (var n in await batch.WithinRadiusAsync(hash, _rule.Radius, _options.NeighbourLimit, me.Id, ct))
+        {
+            if (_rule.Matches(hash, me.ColourLayout, n.PHash, n.ColourLayout))
+            {
+                return new Match(n.Id, DuplicateKind.PerceptualHash);
+            }
         }
 
         return null;
-    }
-
-    /// <summary>
-    /// Folds the new image into the representative's group. The keep rule decides which of the two heads it; the
-    /// other becomes a 'duplicate' of it (when the newcomer wins, the old head's copies point to the newcomer too).
-    /// </summary>
-    private static async Task<(ImageStatus Status, long GroupId)> MergeAsync(
-        CurateStore.Batch batch, long id, ImageStatus status, ImageAnalysis a, Match m, CancellationToken ct)
-    {
-        var kept = await batch.ReadKeptAsync(m.Id, ct);
-        var g = kept.GroupId ?? await batch.CreateGroupAsync(m.Kind, m.Id, ct);
-        var newcomer = new Candidate(id, status == ImageStatus.Accepted, (long)a.Width * a.Height, a.Quality);
-        if (KeepRule.Prefer(newcomer, kept.Candidate))
-        {
-            await batch.ReplaceKeptAsync(g, id, m.Id, ct);
-            return (status, g);
-        }
-
-        await batch.AddCopyAsync(g, id, m.Id, ct);
-        return (ImageStatus.Duplicate, g);
-    }
-}
-
-/// <summary>A member of a duplicate group as the keep rule sees it.</summary>
-public readonly record struct Candidate(long Id, bool Accepted, long Pixels, double Quality);
-
-public static class KeepRule
-{
-    /// <summary>True when <paramref name="a"/> should be kept over <paramref name="b"/>.</summary>
-    public static bool Prefer(Candidate a, Candidate b)
-    {
-        if (a.Accepted != b.Accepted)
-        {
-            return a.Accepted;
-        }
-
-        if (a.Pixels != b.Pixels)
-        {
-            return a.Pixels > b.Pixels;
-        }
-
-        if (Math.Abs(a.Quality - b.Quality) > 1e-9)
-        {
-            return a.Quality > b.Quality;
-        }
-
-        return a.Id < b.Id;
     }
 }

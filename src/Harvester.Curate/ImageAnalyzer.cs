@@ -14,9 +14,19 @@ public sealed record ImageAnalysis
     public ImageFormat Format { get; init; }
     public int Width { get; init; }
     public int Height { get; init; }
+    /// <summary>Balanced pHash (<see cref="PerceptualHash.Recipe"/>).</summary>
     public ulong PHash { get; init; }
     public ulong DHash { get; init; }
     public byte[] PixelHash { get; init; } = [];
+
+    /// <summary>8x8 Lab thumbnail that confirms a pHash match (<see cref="Imaging.ColourLayout"/>).</summary>
+    public byte[] ColourLayout { get; init; } = [];
+
+    /// <summary>Lossless or the encoder's quality, from the container (what the keep rule prefers).</summary>
+    public EncodingQuality Encoding { get; init; }
+
+    /// <summary>The profile's reasons when the analysis was given one (detectors the verdict did not need were skipped).</summary>
+    public IReadOnlyList<RejectReason>? Reasons { get; init; }
 
     /// <summary>Every score by name (e.g. "sharpness", "text_ratio"); the keys the profiles' checks read.</summary>
     public IReadOnlyDictionary<string, double> Scores { get; init; } = new Dictionary<string, double>();
@@ -73,9 +83,17 @@ public sealed class ImageAnalyzer : IDisposable
 
     public bool HasTextDetector => _text is not null;
 
-    /// <summary>Never throws for bad input: a file that cannot be used comes back as <see cref="ImageAnalysis.Failed"/>.</summary>
-    public ImageAnalysis Analyze(byte[] data)
+    /// <summary>Every score, every detector (what benchmarks and tools that want all scores call).</summary>
+    public ImageAnalysis Analyze(byte[] data) => Analyze(data, null);
+
+    /// <summary>
+    /// Never throws for bad input: a file that cannot be used comes back as <see cref="ImageAnalysis.Failed"/>. With a
+    /// <paramref name="profile"/>, checks run cheap-first and a detector runs only while the verdict is still open and
+    /// the profile has a check that reads it (its score is then absent); <see cref="ImageAnalysis.Reasons"/> is the verdict.
+    /// </summary>
+    public ImageAnalysis Analyze(byte[] data, CurationProfile? profile)
     {
+        ArgumentNullException.ThrowIfNull(data);
         DecodedImage decoded;
         try
         {
@@ -92,15 +110,46 @@ public sealed class ImageAnalyzer : IDisposable
 
         using (decoded)
         {
-            return Analyze(decoded);
+            return Analyze(decoded, profile) with { Encoding = EncodingQuality.Read(data) };
         }
     }
 
-    public ImageAnalysis Analyze(DecodedImage decoded)
+    public ImageAnalysis Analyze(DecodedImage decoded) => Analyze(decoded, null);
+
+    /// <summary>Hashes, colour layout and encoding only (what a rehash needs); null when the bytes cannot be decoded.</summary>
+    public ImageAnalysis? Fingerprint(byte[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        try
+        {
+            using var decoded = _decoder.Decode(data);
+            using var grey = new Mat();
+            Cv2.CvtColor(decoded.Pixels, grey, ColorConversionCodes.BGR2GRAY);
+            return new ImageAnalysis
+            {
+                Format = decoded.Header.Format,
+                Width = decoded.Width,
+                Height = decoded.Height,
+                PHash = PerceptualHash.PHashFromGrey(grey),
+                DHash = PerceptualHash.DHashFromGrey(grey),
+                ColourLayout = ColourLayout.Compute(decoded.Pixels),
+                PixelHash = decoded.PixelHash,
+                Encoding = EncodingQuality.Read(data),
+            };
+        }
+        catch (Exception e) when (e is ImageRejectedException or OpenCVException)
+        {
+            return null;
+        }
+    }
+
+    public ImageAnalysis Analyze(DecodedImage decoded, CurationProfile? profile)
     {
         ArgumentNullException.ThrowIfNull(decoded);
         var px = decoded.Pixels;
-        var pixel = PixelMeasures.Measure(px);
+        using var grey = new Mat();
+        Cv2.CvtColor(px, grey, ColorConversionCodes.BGR2GRAY);
+        var pixel = PixelMeasures.Measure(px, grey);
         var scores = new Dictionary<string, double>
         {
             ["width"] = decoded.Width,
@@ -115,32 +164,55 @@ public sealed class ImageAnalyzer : IDisposable
             ["colorfulness"] = Math.Round(pixel.Colorfulness, 3),
         };
 
-        if (_text is not null)
+        // Cheapest first: the pixel checks, then saliency, faces (a few ms) and text (the most expensive). With a
+        // profile, a detector runs only while no check has failed yet and the profile has a check that reads it.
+        List<RejectReason>? reasons = profile is null ? null : Verdicts.Evaluate(profile, scores);
+        bool Needed(bool usedByProfile) => profile is null || (reasons!.Count == 0 && usedByProfile);
+
+        // Saliency is cheap (a 64 px map): its scores are kept for every image still in the running.
+        if (profile is null || reasons!.Count == 0)
         {
-            scores["text_ratio"] = Math.Round(_text.TextRatio(px), 5);
+            var subjects = _subjects.Detect(px);
+            scores["subject_coverage"] = Math.Round(subjects.Coverage, 5);
+            scores["subjects"] = subjects.Count;
+            if (profile is not null)
+            {
+                reasons = Verdicts.Evaluate(profile, scores);
+            }
         }
 
-        if (_faces is not null)
+        if (_faces is not null && Needed(profile is { } pf && (pf.MaxFaces is not null || pf.MaxFaceAreaRatio is not null)))
         {
             var f = _faces.Detect(px);
             scores["faces"] = f.Count;
             scores["face_area_ratio"] = Math.Round(f.LargestAreaRatio, 5);
+            if (profile is not null)
+            {
+                reasons = Verdicts.Evaluate(profile, scores);
+            }
         }
 
-        var subjects = _subjects.Detect(px);
-        scores["subject_coverage"] = Math.Round(subjects.Coverage, 5);
-        scores["subjects"] = subjects.Count;
+        if (_text is not null && Needed(profile?.MaxTextRatio is not null))
+        {
+            scores["text_ratio"] = Math.Round(_text.TextRatio(px), 5);
+            if (profile is not null)
+            {
+                reasons = Verdicts.Evaluate(profile, scores);
+            }
+        }
 
         return new ImageAnalysis
         {
             Format = decoded.Header.Format,
             Width = decoded.Width,
             Height = decoded.Height,
-            PHash = PerceptualHash.PHash(px),
-            DHash = PerceptualHash.DHash(px),
+            PHash = PerceptualHash.PHashFromGrey(grey),
+            DHash = PerceptualHash.DHashFromGrey(grey),
+            ColourLayout = ColourLayout.Compute(px),
             PixelHash = decoded.PixelHash,
             Scores = scores,
             Quality = QualityOf(pixel),
+            Reasons = reasons,
         };
     }
 

@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(2006, LogLevel.Warning, "Image {ImageId} failed curation {Attempts} times; rejecting it")]
     public static partial void GivingUp(ILogger logger, long imageId, int attempts);
+
+    [LoggerMessage(2007, LogLevel.Debug, "Image {ImageId} is out of range of its group's new kept image {KeptId}; looking it up again")]
+    public static partial void LeftGroup(ILogger logger, long imageId, long keptId);
 }

@@ -35,7 +35,8 @@ public sealed class BlobStore(IOptions<StorageOptions> options)
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var tmp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        // The writer's identity is in the name, so a temp file a killed process left can be told from one being written.
+        var tmp = $"{path}.{TempOwner}.{Guid.NewGuid():N}{TempSuffix}";
         try
         {
             await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
@@ -59,4 +60,45 @@ public sealed class BlobStore(IOptions<StorageOptions> options)
     }
 
     public Task<byte[]> ReadAsync(string sha256, CancellationToken ct) => File.ReadAllBytesAsync(PathFor(sha256), ct);
+
+    private const string TempSuffix = ".tmp";
+
+    /// <summary>pid-start of this process, as temp file names carry it (no ':' in file names).</summary>
+    private static readonly string TempOwner = Stages.ProcessIdentity.Current[(Stages.ProcessIdentity.Host.Length + 1)..].Replace(':', '-');
+
+    /// <summary>
+    /// Deletes temp files that killed writers left behind: those whose writer (pid and start time in the name) no longer
+    /// runs, and unnamed ones older than <paramref name="unownedAge"/>. Returns how many were deleted.
+    /// </summary>
+    public int RemoveOrphanedTempFiles(TimeSpan unownedAge, CancellationToken ct)
+    {
+        if (!Directory.Exists(Root))
+        {
+            return 0;
+        }
+
+        var removed = 0;
+        foreach (var file in Directory.EnumerateFiles(Root, "*" + TempSuffix, new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 2 }))
+        {
+            ct.ThrowIfCancellationRequested();
+            var parts = Path.GetFileName(file).Split('.');
+            var orphan = parts.Length >= 4 && parts[1].Split('-') is [var pid, var start]
+                ? Stages.ProcessIdentity.IsDeadLocalOwner($"{Stages.ProcessIdentity.Host}:{pid}:{start}")
+                : DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > unownedAge;
+            if (orphan)
+            {
+                try
+                {
+                    File.Delete(file);
+                    removed++;
+                }
+                catch (IOException)
+                {
+                    // Gone already, or another cleaner got there first.
+                }
+            }
+        }
+
+        return removed;
+    }
 }

@@ -15,6 +15,7 @@ public static class DataServiceCollectionExtensions
         services.AddOptions<PostgreSqlOptions>().BindSection(PostgreSqlOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<HarvesterDatabase>();
         services.AddSingleton<BlobStore>();
+        services.AddSingleton<DuplicateGroups>();
         services.TryAddSingleton<ModelStore>();
         services.AddSingleton<Microsoft.EntityFrameworkCore.IDbContextFactory<HarvesterDbContext>, DbContextFactory>();
         services.AddHostedService<DatabaseHostedService>();

@@ -73,7 +73,7 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
         await using var stopLock = await AcquireLockAsync(ct);
         TryDelete(_clientFile);
         _clientFile = null;
-        if (!options.StopOnExit || LiveClients().Any())
+        if (!options.StopOnExit || IsPinned || LiveClients().Any())
         {
             return;
         }
@@ -87,18 +87,28 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
         Log.ClusterStopped(logger, DataDir);
     }
 
-    /// <summary>Leaves the cluster running after this process exits (for psql and other tools).</summary>
-    public Task DetachAsync(CancellationToken ct)
+    /// <summary>
+    /// Leaves the cluster running after this process exits (for psql and other tools): it is pinned, so other
+    /// Harvester processes leave it running when they exit, until <see cref="Unpin"/> (harvester db stop).
+    /// </summary>
+    public async Task DetachAsync(CancellationToken ct)
     {
-        _ = ct;
+        await using var pinLock = await AcquireLockAsync(ct);
+        await File.WriteAllTextAsync(PinFile, DateTimeOffset.UtcNow.ToString("O"), ct);
         if (_clientFile is not null)
         {
             TryDelete(_clientFile);
             _clientFile = null;
         }
-
-        return Task.CompletedTask;
     }
+
+    /// <summary>Whether `harvester db start` pinned the cluster to keep running.</summary>
+    public bool IsPinned => File.Exists(PinFile);
+
+    /// <summary>Lets the cluster stop again when its last Harvester process exits.</summary>
+    public void Unpin() => TryDelete(PinFile);
+
+    private string PinFile => Path.Combine(ClusterDir, "clients", "pinned");
 
     /// <summary>Simulates a crash for tests and operators: kills the postmaster without a shutdown checkpoint.</summary>
     public void KillServerForRecoveryTest()
@@ -398,7 +408,8 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
     {
         var dir = Path.Combine(ClusterDir, "clients");
         Directory.CreateDirectory(dir);
-        _clientFile = Path.Combine(dir, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // pid-start: a pid reused by an unrelated process does not keep the cluster running.
+        _clientFile = Path.Combine(dir, Stages.ProcessIdentity.Current[(Stages.ProcessIdentity.Host.Length + 1)..].Replace(':', '-'));
         File.WriteAllText(_clientFile, DateTimeOffset.UtcNow.ToString("O"));
     }
 
@@ -412,7 +423,15 @@ public sealed class EmbeddedPostgres(PostgreSqlOptions options, string stateRoot
 
         foreach (var f in Directory.GetFiles(dir))
         {
-            if (int.TryParse(Path.GetFileName(f), out var pid) && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}"))
+            var name = Path.GetFileName(f);
+            if (name == "pinned" || f == _clientFile)
+            {
+                continue;
+            }
+
+            var parts = name.Split('-');
+            var owner = $"{Stages.ProcessIdentity.Host}:{parts[0]}:{(parts.Length > 1 ? parts[1] : "")}".TrimEnd(':');
+            if (int.TryParse(parts[0], out var pid) && pid != Environment.ProcessId && !Stages.ProcessIdentity.IsDeadLocalOwner(owner))
             {
                 yield return pid;
             }

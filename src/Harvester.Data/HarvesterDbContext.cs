@@ -21,6 +21,7 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
     public DbSet<ClusteringRun> ClusteringRuns => Set<ClusteringRun>();
     public DbSet<ClusterCentroid> ClusterCentroids => Set<ClusterCentroid>();
     public DbSet<ClusterAssignment> ClusterAssignments => Set<ClusterAssignment>();
+    public DbSet<ClusterRating> ClusterRatings => Set<ClusterRating>();
     public DbSet<WorkLease> WorkLeases => Set<WorkLease>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
@@ -178,6 +179,14 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
             e.HasOne<ClusteringRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
             e.HasOne<Image>().WithMany().HasForeignKey(x => x.ImageId).OnDelete(DeleteBehavior.Cascade);
             e.HasIndex(x => new { x.RunId, x.ClusterIndex });
+        });
+
+        modelBuilder.Entity<ClusterRating>(e =>
+        {
+            e.HasKey(x => new { x.RunId, x.ClusterIndex, x.Rater });
+            e.HasOne<ClusteringRun>().WithMany().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.Property(x => x.RatedAt).HasDefaultValueSql("now()");
+            e.ToTable(t => t.HasCheckConstraint("ck_cluster_ratings_rating", "rating BETWEEN 1 AND 5"));
         });
 
         modelBuilder.Entity<WorkLease>(e =>

@@ -39,4 +39,10 @@ internal static partial class Log
 
     [LoggerMessage(1023, LogLevel.Critical, "Stage {Stage} stopped the worker: {Reason}")]
     public static partial void StageStopped(ILogger logger, Exception exception, string stage, string reason);
+
+    [LoggerMessage(1024, LogLevel.Information, "Removed {Count} temp files that killed downloads left in {Root}")]
+    public static partial void OrphanedTempFilesRemoved(ILogger logger, int count, string root);
+
+    [LoggerMessage(1025, LogLevel.Warning, "Could not sweep temp files from the blob store: {Reason}")]
+    public static partial void OrphanedTempFilesFailed(ILogger logger, string reason);
 }

@@ -3,9 +3,21 @@ using Npgsql;
 
 namespace Harvester.Data;
 
-/// <summary>A row of embedding_models: which model made a set of vectors, and the SQL that reaches its HNSW index.</summary>
-public sealed record RegisteredModel(int Id, string Name, string Version, string ManifestSha256, int Dimension, string VectorType = "vector")
+/// <summary>
+/// The cosine similarities at which a model's vectors call two images copies or alike, from its manifest. Each model
+/// spreads its vectors differently, so stages that compare vectors take these rather than one constant.
+/// </summary>
+public sealed record CosineThresholds(double? NearCopy = null, double? SimilarityGroup = null, double? NearDuplicate = null)
 {
+    public static CosineThresholds None { get; } = new();
+}
+
+/// <summary>A row of embedding_models: which model made a set of vectors, and the SQL that reaches its HNSW index.</summary>
+public sealed record RegisteredModel(int Id, string Name, string Version, string ManifestSha256, int Dimension, string VectorType = "vector", CosineThresholds? Thresholds = null)
+{
+    /// <summary>The manifest's thresholds (none set: all null).</summary>
+    public CosineThresholds Cosine => Thresholds ?? CosineThresholds.None;
+
     /// <summary>"name:version", as commands and run records name a model.</summary>
     public string Label => $"{Name}:{Version}";
 
@@ -18,7 +30,7 @@ public sealed record RegisteredModel(int Id, string Name, string Version, string
 }
 
 /// <summary>What a stage asks to register: a model's identity, its vectors' shape and its index parameters.</summary>
-public sealed record ModelRegistration(string Name, string Version, string ManifestSha256, int Dimension, string VectorType, int HnswM, int HnswEfConstruction);
+public sealed record ModelRegistration(string Name, string Version, string ManifestSha256, int Dimension, string VectorType, int HnswM, int HnswEfConstruction, CosineThresholds? Thresholds = null);
 
 /// <summary>
 /// The embedding_models table: registering a model (with its partial expression HNSW index, cosine) and finding
@@ -30,7 +42,7 @@ public sealed class ModelStore(HarvesterDatabase database)
     public const int MaxVectorDimension = 2000;
     public const int MaxHalfvecDimension = 4000;
 
-    private const string Columns = "id, name, version, manifest_sha256, dimension, vector_type";
+    private const string Columns = "id, name, version, manifest_sha256, dimension, vector_type, near_copy_cosine, similarity_group_cosine, near_duplicate_cosine";
 
     /// <summary>
     /// Registers the model, or returns its row when the same name and version are registered with the same manifest;
@@ -60,17 +72,33 @@ public sealed class ModelStore(HarvesterDatabase database)
             }
 
             registered = existing;
+            var thresholds = m.Thresholds ?? CosineThresholds.None;
+            if (existing.Cosine != thresholds)
+            {
+                // Thresholds are not part of the recipe: a manifest may change them without a new version.
+                await using var update = new NpgsqlCommand(
+                    $"UPDATE embedding_models SET near_copy_cosine = $2, similarity_group_cosine = $3, near_duplicate_cosine = $4 WHERE id = $1 RETURNING {Columns}", conn, tx);
+                update.Parameters.AddWithValue(existing.Id);
+                AddThresholds(update, thresholds);
+                await using var r = await update.ExecuteReaderAsync(ct);
+                await r.ReadAsync(ct);
+                registered = Read(r);
+            }
         }
         else
         {
             CheckDimension(m.Name, m.Dimension, m.VectorType);
             await using var insert = new NpgsqlCommand(
-                $"INSERT INTO embedding_models (name, version, manifest_sha256, dimension, vector_type) VALUES ($1, $2, $3, $4, $5) RETURNING {Columns}", conn, tx);
+                $"""
+                INSERT INTO embedding_models (name, version, manifest_sha256, dimension, vector_type, near_copy_cosine, similarity_group_cosine, near_duplicate_cosine)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {Columns}
+                """, conn, tx);
             insert.Parameters.AddWithValue(m.Name);
             insert.Parameters.AddWithValue(m.Version);
             insert.Parameters.AddWithValue(m.ManifestSha256);
             insert.Parameters.AddWithValue(m.Dimension);
             insert.Parameters.AddWithValue(m.VectorType);
+            AddThresholds(insert, m.Thresholds ?? CosineThresholds.None);
             await using var r = await insert.ExecuteReaderAsync(ct);
             await r.ReadAsync(ct);
             registered = Read(r);
@@ -152,7 +180,7 @@ public sealed class ModelStore(HarvesterDatabase database)
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            list.Add((Read(r), r.GetInt64(6)));
+            list.Add((Read(r), r.GetInt64(9)));
         }
 
         return list;
@@ -168,7 +196,18 @@ public sealed class ModelStore(HarvesterDatabase database)
     }
 
     private static RegisteredModel Read(NpgsqlDataReader r) =>
-        new(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5));
+        new(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
+            new CosineThresholds(Nullable(r, 6), Nullable(r, 7), Nullable(r, 8)));
+
+    private static double? Nullable(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+
+    private static void AddThresholds(NpgsqlCommand cmd, CosineThresholds t)
+    {
+        foreach (var v in new[] { t.NearCopy, t.SimilarityGroup, t.NearDuplicate })
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = v, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Double });
+        }
+    }
 
     private static void CheckDimension(string name, int dimension, string vectorType)
     {

@@ -13,6 +13,18 @@ public static class VectorNeighbours
     /// </summary>
     public static async Task<List<(long A, long B, double Distance)>> PairsAsync(NpgsqlDataSource db, RegisteredModel m, ImageScope scope, double maxDistance, int neighbours, CancellationToken ct)
     {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var pairs = await PairsAsync(conn, tx, m, scope, maxDistance, neighbours, ct);
+        await tx.CommitAsync(ct);
+        return pairs;
+    }
+
+    /// <inheritdoc cref="PairsAsync(NpgsqlDataSource, RegisteredModel, ImageScope, double, int, CancellationToken)"/>
+    /// <remarks>Sets hnsw.ef_search and hnsw.iterative_scan for the rest of <paramref name="tx"/>.</remarks>
+    public static async Task<List<(long A, long B, double Distance)>> PairsAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, RegisteredModel m, ImageScope scope, double maxDistance, int neighbours, CancellationToken ct)
+    {
         var p = new List<object>();
         var where = scope.Predicate("i", p);
         var id = m.Id.ToString(CultureInfo.InvariantCulture);
@@ -26,8 +38,6 @@ public static class VectorNeighbours
                 LIMIT {neighbours.ToString(CultureInfo.InvariantCulture)}) b
             WHERE a.model_id = {id} AND {where} AND b.dist <= {maxDistance.ToString("R", CultureInfo.InvariantCulture)}
             """;
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var set = new NpgsqlCommand("SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)", conn, tx))
         {
             set.Parameters.Add(new NpgsqlParameter { Value = Math.Clamp(neighbours * 4, 40, 1000).ToString(CultureInfo.InvariantCulture) });
@@ -49,7 +59,6 @@ public static class VectorNeighbours
             }
         }
 
-        await tx.CommitAsync(ct);
         return pairs;
     }
 }

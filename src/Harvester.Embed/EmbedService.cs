@@ -6,8 +6,6 @@ using Harvester.Data;
 using Harvester.Data.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
-using Pgvector;
 
 namespace Harvester.Embed;
 
@@ -36,20 +34,13 @@ public sealed record EmbedResult(
 /// more than Inference:MaxAttempts times is given up with its reason on its lease.
 /// </summary>
 public sealed class EmbedService(
-    HarvesterDatabase database,
+    EmbedStore store,
     BlobStore blobs,
     ModelHost models,
     ModelRegistry registry,
     IOptions<InferenceOptions> options,
     ILogger<EmbedService> logger) : IStage
 {
-    private const string CandidatesSql = """
-        SELECT i.id FROM images i
-        WHERE i.status = 'accepted'
-          AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = $1)
-        ORDER BY i.id
-        """;
-
     public const string Stage = "embed";
 
     string IStage.Name => Stage;
@@ -72,10 +63,10 @@ public sealed class EmbedService(
     {
         var o = options.Value;
         var embedder = await models.GetAsync(model, ct);
-        var registered = await registry.EnsureAsync(embedder.Model, ct);
+        var registered = await registry.EnsureAsync(embedder, ct);
         var stage = StageName(registered.Name);
         var total = Stopwatch.StartNew();
-        var claim = await StageLeases.ClaimAsync(database.DataSource, stage, CandidatesSql, batchSize, o.Lease, o.MaxAttempts, ct, registered.Id);
+        var claim = await StageLeases.ClaimAsync(store.DataSource, stage, EmbedStore.Candidates, batchSize, o.Lease, o.MaxAttempts, ct, registered.Id);
         if (claim.Count == 0)
         {
             return EmbedResult.Empty with { Model = registered.Name };
@@ -83,9 +74,7 @@ public sealed class EmbedService(
 
         if (claim.Exhausted.Count > 0)
         {
-            await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-            await StageLeases.GiveUpAsync(conn, null, stage,
-                [.. claim.Exhausted.Select(e => (e.Id, $"failed to embed {e.Attempts - 1} times"))], ct);
+            await store.GiveUpAsync(stage, [.. claim.Exhausted.Select(e => (e.Id, $"failed to embed {e.Attempts - 1} times"))], ct);
             foreach (var (id, attempts) in claim.Exhausted)
             {
                 Log.GivingUp(logger, id, registered.Name, attempts - 1);
@@ -107,7 +96,7 @@ public sealed class EmbedService(
         catch
         {
             // Nothing was written: give the items back at once instead of waiting out the lease.
-            await StageLeases.ReleaseAsync(database.DataSource, stage, ids, CancellationToken.None);
+            await store.ReleaseAsync(stage, ids, CancellationToken.None);
             throw;
         }
     }
@@ -115,14 +104,15 @@ public sealed class EmbedService(
     private async Task<EmbedResult> EmbedClaimedAsync(Embedder embedder, RegisteredModel registered, string stage, IReadOnlyList<long> ids, CancellationToken ct)
     {
         var o = options.Value;
-        var shas = await LoadShasAsync(ids, ct);
+        var shas = await store.BlobsAsync(ids, ct);
+        var modelBatch = embedder.Batch;
         var per = embedder.Manifest.ValuesPerImage;
         var okIds = new List<long>(ids.Count);
         var vectors = new List<float[]>(ids.Count);
         var failed = new List<(long Id, string Reason)>();
         var decodeTime = new Stopwatch();
         var inferTime = new Stopwatch();
-        var chunkSize = Math.Min(o.ModelBatch, ids.Count);
+        var chunkSize = Math.Min(modelBatch, ids.Count);
         // When decoders and model threads fit on the cores together, the next chunk is decoded while the current one
         // runs through the model (two pooled buffers; the model on a thread of its own so decoding keeps all of its
         // workers). When they do not fit (2 cores: 2 decoders + 2 model threads), overlapping only makes both wait
@@ -134,9 +124,9 @@ public sealed class EmbedService(
         try
         {
             var which = 0;
-            for (var start = 0; start < ids.Count; start += o.ModelBatch)
+            for (var start = 0; start < ids.Count; start += modelBatch)
             {
-                var chunk = ids.Skip(start).Take(o.ModelBatch).ToArray();
+                var chunk = ids.Skip(start).Take(modelBatch).ToArray();
                 var buffer = buffers[which];
                 which ^= 1;
                 decodeTime.Start();
@@ -256,32 +246,6 @@ public sealed class EmbedService(
             return;
         }
 
-        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var insert = new NpgsqlCommand(
-            "INSERT INTO embeddings (image_id, model_id, embedding) SELECT * FROM unnest($1::bigint[], $2::int[], $3::vector[]) ON CONFLICT (image_id, model_id) DO NOTHING", conn, tx))
-        {
-            insert.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
-            insert.Parameters.Add(new NpgsqlParameter { Value = Enumerable.Repeat(registered.Id, ids.Count).ToArray() });
-            insert.Parameters.Add(new NpgsqlParameter { Value = vectors.Select(v => new Vector(v)).ToArray() });
-            await insert.ExecuteNonQueryAsync(ct);
-        }
-
-        await StageLeases.CompleteAsync(conn, tx, stage, ids, ct);
-        await tx.CommitAsync(ct);
-    }
-
-    private async Task<Dictionary<long, string>> LoadShasAsync(IReadOnlyList<long> ids, CancellationToken ct)
-    {
-        await using var cmd = database.DataSource.CreateCommand("SELECT id, sha256 FROM images WHERE id = ANY($1)");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
-        var map = new Dictionary<long, string>(ids.Count);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            map[r.GetInt64(0)] = r.GetString(1);
-        }
-
-        return map;
+        await store.WriteAsync(registered.Id, stage, ids, vectors, ct);
     }
 }

@@ -17,9 +17,15 @@ public static class EmbedServiceCollectionExtensions
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelHost>();
         services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<EmbedStore>();
         services.AddSingleton<EmbedService>();
         services.AddSingleton<SimilarSearch>();
         services.AddSingleton<IStage>(sp => sp.GetRequiredService<EmbedService>());
+        services.AddOptions<NearCopyOptions>().BindSection(NearCopyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<DuplicateGroups>();
+        services.AddSingleton<NearCopyStore>();
+        services.AddSingleton<NearCopyService>();
+        services.AddSingleton<IStage>(sp => sp.GetRequiredService<NearCopyService>());
         return services;
     }
 }

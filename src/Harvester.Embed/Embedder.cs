@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using Harvester.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Harvester.Embed;
 
@@ -17,9 +18,10 @@ public sealed class Embedder : IDisposable
     private readonly string[] _outputNames;
     private readonly int _decodeParallelism;
 
-    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism, int fixedBatch)
+    private Embedder(ResolvedModel model, InferenceSession session, string provider, int decodeParallelism, int fixedBatch, int batch)
     {
         FixedBatch = fixedBatch;
+        Batch = batch;
         Model = model;
         Manifest = model.Manifest;
         Preprocessor = new Preprocessor(model.Manifest);
@@ -44,6 +46,9 @@ public sealed class Embedder : IDisposable
     /// <summary>The batch size the graph's input fixes (many exported models take exactly 1), or 0 when it is free.</summary>
     public int FixedBatch { get; }
 
+    /// <summary>Images per model run on this session's provider (Inference:ModelBatch, CpuModelBatch or CudaModelBatch).</summary>
+    public int Batch { get; }
+
     public static Embedder Load(ResolvedModel model, InferenceOptions options, ILogger logger)
     {
         if (!File.Exists(model.ModelPath))
@@ -62,10 +67,12 @@ public sealed class Embedder : IDisposable
             throw new HarvesterException($"ONNX Runtime cannot load {model.ModelPath} for '{model.Manifest.Name}': {e.Message}", e);
         }
 
-        int fixedBatch;
+        Embedder embedder;
         try
         {
-            fixedBatch = CheckSignature(model.Manifest, session);
+            var fixedBatch = CheckSignature(model.Manifest, session);
+            embedder = new Embedder(model, session, provider, options.EffectiveDecodeParallelism, fixedBatch, options.ModelBatchFor(provider));
+            embedder.Probe();
         }
         catch
         {
@@ -74,7 +81,7 @@ public sealed class Embedder : IDisposable
         }
 
         Log.ModelLoaded(logger, model.Manifest.Name, model.Manifest.Version, provider, model.Manifest.InputName, model.Manifest.OutputName, model.Manifest.Dimension);
-        return new Embedder(model, session, provider, options.EffectiveDecodeParallelism, fixedBatch);
+        return embedder;
     }
 
     /// <summary>
@@ -120,7 +127,11 @@ public sealed class Embedder : IDisposable
         return so;
     }
 
-    /// <summary>Checks the graph against the manifest and returns the batch size its input fixes (0 when symbolic).</summary>
+    /// <summary>
+    /// Checks the graph against the manifest and returns the batch size its input fixes (0 when symbolic). An image
+    /// model takes one float tensor of rank 4 with 3 colour channels; anything else (a text model's token ids, a
+    /// tabular model's rows) is refused here, before anything is registered.
+    /// </summary>
     private static int CheckSignature(ModelManifest m, InferenceSession session)
     {
         if (!session.InputMetadata.TryGetValue(m.InputName, out var input))
@@ -135,10 +146,22 @@ public sealed class Embedder : IDisposable
 
         var dims = input.Dimensions;
         int[] expected = m.IsNhwc ? [-1, m.Height, m.Width, 3] : [-1, 3, m.Height, m.Width];
-        if (dims.Length != 4 || Enumerable.Range(1, 3).Any(i => dims[i] > 0 && dims[i] != expected[i]))
+        if (!input.IsTensor || input.ElementDataType != TensorElementType.Float || dims.Length != 4 || dims[m.IsNhwc ? 3 : 1] is > 0 and not 3)
+        {
+            var type = input.IsTensor ? input.ElementDataType.ToString().ToLowerInvariant() : input.OnnxValueType.ToString();
+            throw new HarvesterException(
+                $"Model '{m.Name}' is not an image model: its input '{m.InputName}' is {type}[{string.Join(",", dims)}], not a float image batch {m.Layout} [N,{string.Join(",", expected.Skip(1))}].");
+        }
+
+        if (Enumerable.Range(1, 3).Any(i => dims[i] > 0 && dims[i] != expected[i]))
         {
             throw new HarvesterException(
                 $"Model '{m.Name}' input '{m.InputName}' has shape [{string.Join(",", dims)}] but the manifest describes {m.Layout} [N,{string.Join(",", expected.Skip(1))}].");
+        }
+
+        if (!output.IsTensor || output.ElementDataType != TensorElementType.Float)
+        {
+            throw new HarvesterException($"Model '{m.Name}' output '{m.OutputName}' is not a float tensor; an embedding model outputs float vectors.");
         }
 
         var outDims = output.Dimensions;
@@ -151,6 +174,33 @@ public sealed class Embedder : IDisposable
 
         return dims[0] > 0 ? dims[0] : 0;
     }
+
+    /// <summary>
+    /// Runs the graph once on blank images, before the model is registered, so a model that cannot give one vector
+    /// per image fails here with one line instead of on the first real batch. A graph whose input fixes the batch is
+    /// fine (it runs in runs of that size); what is refused is a batch fixed inside the graph where the input says it
+    /// is free (a Reshape to a constant batch of 1, say), which would mix images or fail on any batch but its own.
+    /// </summary>
+    private void Probe()
+    {
+        var batch = FixedBatch > 0 ? FixedBatch : 2;
+        var per = Manifest.ValuesPerImage;
+        var input = new float[batch * per];
+        try
+        {
+            var result = new float[batch][];
+            RunBatch(input, batch, batch, result, 0, checkRows: true);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new HarvesterException(FixedBatch > 0
+                ? $"Model '{Manifest.Name}' fails on its own fixed batch of {batch} blank images: {FirstLine(e.Message)}"
+                : $"Model '{Manifest.Name}' declares a free batch dimension on input '{Manifest.InputName}' but fails on a batch of 2 images, so the batch is fixed inside the graph: {FirstLine(e.Message)}. " +
+                  "Export it with a dynamic batch axis, or give its input a fixed batch of 1 so Harvester runs it one image at a time.", e);
+        }
+    }
+
+    private static string FirstLine(string s) => s.Split('\n', 2)[0].Trim();
 
     /// <summary>Embeds encoded images (JPEG, PNG...). Throws <see cref="HarvesterException"/> for an image that cannot be decoded.</summary>
     public float[][] Embed(IReadOnlyList<ReadOnlyMemory<byte>> images, CancellationToken ct)
@@ -220,7 +270,7 @@ public sealed class Embedder : IDisposable
         return result;
     }
 
-    private void RunBatch(Memory<float> input, int batch, int used, float[][] result, int offset)
+    private void RunBatch(Memory<float> input, int batch, int used, float[][] result, int offset, bool checkRows = false)
     {
         if (used == 0)
         {
@@ -234,6 +284,13 @@ public sealed class Embedder : IDisposable
         using var outputs = _session.Run(runOptions, _inputNames, [tensor], _outputNames);
         var output = outputs[0];
         var outShape = output.GetTensorTypeAndShape().Shape;
+        if (checkRows && (outShape.Length == 0 || outShape[0] != batch))
+        {
+            throw new HarvesterException(
+                $"Model '{m.Name}' gave output '{m.OutputName}' of shape [{string.Join(",", outShape)}] for a batch of {batch} images: its batch dimension is fixed inside the graph " +
+                (FixedBatch > 0 ? "differently from its input's." : "although its input declares it free. Export it with a dynamic batch axis, or give its input a fixed batch of 1."));
+        }
+
         var data = output.GetTensorDataAsSpan<float>();
         for (var i = 0; i < used; i++)
         {

@@ -11,7 +11,7 @@ public sealed class InferenceOptions : StageOptions
     /// <summary>Model the embed stage and searches use: the generated default, a manifest in the models directory, or one under <see cref="Manifests"/>.</summary>
     [Required]
     [RegularExpression("^[a-z0-9][a-z0-9._-]{0,62}$", ErrorMessage = "Inference:Model must be a lower-case name of letters, digits, '.', '_' or '-'.")]
-    public string Model { get; set; } = DefaultModel.Name;
+    public string Model { get; set; } = ResNet18Model.Name;
 
     /// <summary>Extra model manifests by name (the same JSON as a manifest.json next to the .onnx).</summary>
     public Dictionary<string, ModelManifest> Manifests { get; set; } = [];
@@ -24,9 +24,21 @@ public sealed class InferenceOptions : StageOptions
     [Range(0, 64)]
     public int CudaDeviceId { get; set; }
 
-    /// <summary>Images per InferenceSession.Run (a graph with a fixed batch size runs in runs of that size).</summary>
+    /// <summary>
+    /// Images per InferenceSession.Run for every provider; 0 (the default): <see cref="CpuModelBatch"/> or
+    /// <see cref="CudaModelBatch"/>, whichever provider the session runs on. A graph whose batch dimension is fixed runs
+    /// in runs of that size whatever this says.
+    /// </summary>
+    [Range(0, 1024)]
+    public int ModelBatch { get; set; }
+
+    /// <summary>Images per run on the CPU: past the point where the operators' threads are busy, larger batches only cost memory.</summary>
     [Range(1, 1024)]
-    public int ModelBatch { get; set; } = 32;
+    public int CpuModelBatch { get; set; } = 16;
+
+    /// <summary>Images per run on CUDA: a GPU needs large batches to be busy, and its memory bounds them.</summary>
+    [Range(1, 1024)]
+    public int CudaModelBatch { get; set; } = 64;
 
     /// <summary>Threads ONNX Runtime uses inside one operator. 0: one per core.</summary>
     [Range(0, 256)]
@@ -74,6 +86,9 @@ public sealed class InferenceOptions : StageOptions
     /// <summary>Largest query image fetched from a URL.</summary>
     [Range(1024, int.MaxValue)]
     public int MaxQueryImageBytes { get; set; } = 50 * 1024 * 1024;
+
+    /// <summary>The batch for a session on <paramref name="provider"/> ("cpu" or "cuda").</summary>
+    public int ModelBatchFor(string provider) => ModelBatch > 0 ? ModelBatch : provider == "cuda" ? CudaModelBatch : CpuModelBatch;
 
     public int EffectiveDecodeParallelism => DecodeParallelism > 0 ? DecodeParallelism : Environment.ProcessorCount;
 

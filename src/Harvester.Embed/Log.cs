@@ -28,9 +28,18 @@ internal static partial class Log
     [LoggerMessage(3008, LogLevel.Information, "Embedded {Count} images with {Model} ({Failed} failed) in {Elapsed}")]
     public static partial void BatchEmbedded(ILogger logger, int count, string model, int failed, TimeSpan elapsed);
 
-    [LoggerMessage(3009, LogLevel.Information, "Filtered search returned {Got} of {K} rows from the index; re-running it exactly")]
-    public static partial void ExactFallback(ILogger logger, int got, int k);
+    [LoggerMessage(3009, LogLevel.Information, "Filtered search found fewer than {K} rows through the index; re-ran it exactly")]
+    public static partial void ExactFallback(ILogger logger, int k);
 
     [LoggerMessage(3010, LogLevel.Warning, "Image {ImageId} failed to embed with {Model} {Attempts} times; giving up on it")]
     public static partial void GivingUp(ILogger logger, long imageId, string model, int attempts);
+
+    [LoggerMessage(3011, LogLevel.Information, "Wrote {Name} to {Path} ({Bytes} bytes), spliced from NuGet package {Package} {Version}")]
+    public static partial void PackagedModelWritten(ILogger logger, string name, string path, int bytes, string package, string version);
+
+    [LoggerMessage(3012, LogLevel.Information, "Near-copy pass with {Model}: {Checked} images checked, {Candidates} candidate pairs, {Confirmed} confirmed, {Grouped} groups changed in {Elapsed}")]
+    public static partial void NearCopyPass(ILogger logger, string model, int @checked, int candidates, int confirmed, int grouped, TimeSpan elapsed);
+
+    [LoggerMessage(3013, LogLevel.Warning, "Near-copy check of image {ImageId} skipped its neighbour {NeighbourId}: {Reason}")]
+    public static partial void NearCopyUnreadable(ILogger logger, long imageId, long neighbourId, string reason);
 }

@@ -34,7 +34,11 @@ public sealed class ModelCatalog(
     /// <summary>Every model name this catalog knows, with where its manifest comes from.</summary>
     public IReadOnlyList<(string Name, string Source)> List()
     {
-        var names = new SortedDictionary<string, string>(StringComparer.Ordinal) { [DefaultModel.Name] = "generated" };
+        var names = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            [GistModel.Name] = "generated",
+            [ResNet18Model.Name] = $"NuGet {ResNet18Model.PackageId} {ResNet18Model.PackageVersion}",
+        };
         foreach (var (name, _) in options.Value.Manifests)
         {
             names[name] = "configuration";
@@ -45,7 +49,7 @@ public sealed class ModelCatalog(
             foreach (var dir in Directory.EnumerateDirectories(ModelsRoot))
             {
                 var name = Path.GetFileName(dir);
-                if (File.Exists(Path.Combine(dir, ManifestFileName)) && name != DefaultModel.Name)
+                if (File.Exists(Path.Combine(dir, ManifestFileName)) && name is not (GistModel.Name or ResNet18Model.Name))
                 {
                     names[name] = Path.Combine(dir, ManifestFileName);
                 }
@@ -57,9 +61,14 @@ public sealed class ModelCatalog(
 
     public ModelManifest GetManifest(string name)
     {
-        if (name == DefaultModel.Name)
+        if (name == GistModel.Name)
         {
-            return DefaultModel.Manifest;
+            return GistModel.Manifest;
+        }
+
+        if (name == ResNet18Model.Name)
+        {
+            return ResNet18Model.Manifest;
         }
 
         if (options.Value.Manifests.TryGetValue(name, out var configured))
@@ -90,11 +99,18 @@ public sealed class ModelCatalog(
     {
         var manifest = GetManifest(name);
         var dir = DirectoryFor(name);
-        if (name == DefaultModel.Name)
+        if (name == GistModel.Name)
         {
             var generated = Path.Combine(dir, manifest.File);
             await EnsureDefaultModelAsync(dir, generated, ct);
             return new ResolvedModel(manifest, generated, manifest.ComputeSha256());
+        }
+
+        if (name == ResNet18Model.Name)
+        {
+            var spliced = Path.Combine(dir, manifest.File);
+            await EnsureResNet18Async(dir, spliced, ct);
+            return new ResolvedModel(manifest, spliced, manifest.ComputeSha256());
         }
 
         // A file:// URL or an absolute path is used where it is; a plain name lives in the model's directory.
@@ -127,7 +143,7 @@ public sealed class ModelCatalog(
     /// <summary>Writes the generated model and its manifest when missing or different (the bytes are deterministic).</summary>
     private async Task EnsureDefaultModelAsync(string dir, string path, CancellationToken ct)
     {
-        var bytes = DefaultModel.Build();
+        var bytes = GistModel.Build();
         if (File.Exists(path) && (await File.ReadAllBytesAsync(path, ct)).AsSpan().SequenceEqual(bytes))
         {
             return;
@@ -135,8 +151,72 @@ public sealed class ModelCatalog(
 
         Directory.CreateDirectory(dir);
         await WriteAtomicallyAsync(path, bytes, ct);
-        await WriteAtomicallyAsync(Path.Combine(dir, ManifestFileName), System.Text.Encoding.UTF8.GetBytes(DefaultModel.Manifest.ToJson()), ct);
-        Log.DefaultModelWritten(logger, DefaultModel.Name, path, bytes.Length);
+        await WriteAtomicallyAsync(Path.Combine(dir, ManifestFileName), System.Text.Encoding.UTF8.GetBytes(GistModel.Manifest.ToJson()), ct);
+        Log.DefaultModelWritten(logger, GistModel.Name, path, bytes.Length);
+    }
+
+    /// <summary>
+    /// Writes the ResNet18 model spliced from the NuGet package's two graphs when it is missing or not the pinned
+    /// bytes. Nothing is downloaded: the files came with the build, and each must have its pinned SHA-256.
+    /// </summary>
+    private async Task EnsureResNet18Async(string dir, string path, CancellationToken ct)
+    {
+        var manifestPath = Path.Combine(dir, ManifestFileName);
+        var manifestBytes = System.Text.Encoding.UTF8.GetBytes(ResNet18Model.Manifest.ToJson());
+        if (File.Exists(path) && await HashFileAsync(path, ct) == ResNet18Model.ModelSha256)
+        {
+            if (!File.Exists(manifestPath) || !(await File.ReadAllBytesAsync(manifestPath, ct)).AsSpan().SequenceEqual(manifestBytes))
+            {
+                await WriteAtomicallyAsync(manifestPath, manifestBytes, ct);
+            }
+
+            return;
+        }
+
+        var preprocess = await ReadPackagedAsync(ResNet18Model.PreprocessFile, ResNet18Model.PreprocessSha256, ct);
+        var network = await ReadPackagedAsync(ResNet18Model.NetworkFile, ResNet18Model.NetworkSha256, ct);
+        byte[] model;
+        try
+        {
+            model = ResNet18Model.Build(preprocess, network);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new HarvesterException($"Cannot build '{ResNet18Model.Name}' from {ResNet18Model.PackageId} {ResNet18Model.PackageVersion}: {e.Message}.", e);
+        }
+
+        var sha = Convert.ToHexStringLower(SHA256.HashData(model));
+        if (sha != ResNet18Model.ModelSha256)
+        {
+            throw new HarvesterException(
+                $"The '{ResNet18Model.Name}' model built from the pinned package files has SHA-256 {sha}, not the pinned {ResNet18Model.ModelSha256}; nothing was written.");
+        }
+
+        Directory.CreateDirectory(dir);
+        await WriteAtomicallyAsync(path, model, ct);
+        await WriteAtomicallyAsync(manifestPath, manifestBytes, ct);
+        Log.PackagedModelWritten(logger, ResNet18Model.Name, path, model.Length, ResNet18Model.PackageId, ResNet18Model.PackageVersion);
+    }
+
+    private static async Task<byte[]> ReadPackagedAsync(string file, string sha256, CancellationToken ct)
+    {
+        var path = ResNet18Model.PackagedPath(file);
+        if (!File.Exists(path))
+        {
+            throw new HarvesterException(
+                $"{path} is missing: it comes with the build from NuGet package {ResNet18Model.PackageId} {ResNet18Model.PackageVersion} " +
+                "(a PackageDownload of Harvester.Embed); run 'dotnet build' or './harvester setup' again.");
+        }
+
+        var bytes = await File.ReadAllBytesAsync(path, ct);
+        var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        if (actual != sha256)
+        {
+            throw new HarvesterException(
+                $"{path} has SHA-256 {actual}, not the {sha256} pinned for {ResNet18Model.PackageId} {ResNet18Model.PackageVersion}; nothing was registered.");
+        }
+
+        return bytes;
     }
 
     /// <summary>

@@ -32,14 +32,18 @@ public sealed record ModelManifest
     /// <summary>
     /// squash: resize straight to Width x Height. shorter-side-center-crop: resize the shorter side to
     /// <see cref="ResizeShorterSide"/> (aspect kept) then crop the centre Width x Height, as torchvision's
-    /// Resize + CenterCrop.
+    /// Resize + CenterCrop. iso-crop: ML.NET's ResizeImages defaults (scale to cover, centre, truncating offsets),
+    /// drawn as SkiaSharp 2.88 draws it (interpolation skia-high).
     /// </summary>
     public string Resize { get; init; } = "squash";
 
     /// <summary>Shorter side after resizing, before the centre crop (e.g. 256 for a 224 crop). 0: the crop size.</summary>
     public int ResizeShorterSide { get; init; }
 
-    /// <summary>bilinear-antialias (PIL / torchvision antialias=True) or bilinear (no antialias, half-pixel centres).</summary>
+    /// <summary>
+    /// bilinear-antialias (PIL / torchvision antialias=True), bilinear (no antialias, half-pixel centres), or
+    /// skia-high (Skia m88's FilterQuality.High, with resize iso-crop: ML.NET's pixels bit for bit).
+    /// </summary>
     public string Interpolation { get; init; } = "bilinear-antialias";
 
     /// <summary>RGB or BGR.</summary>
@@ -72,6 +76,13 @@ public sealed record ModelManifest
 
     public string? Description { get; init; }
 
+    /// <summary>
+    /// The cosine similarities at which this model's vectors call two images copies or alike. They depend on the
+    /// model (each model spreads its vectors differently), are chosen by bench/Harvester.Bench.Embedding, and are not
+    /// part of the recipe: changing them needs no new version.
+    /// </summary>
+    public ModelThresholds? Thresholds { get; init; }
+
     [JsonIgnore]
     public bool IsNhwc => string.Equals(Layout, "NHWC", StringComparison.OrdinalIgnoreCase);
 
@@ -80,6 +91,9 @@ public sealed record ModelManifest
 
     [JsonIgnore]
     public bool IsCenterCrop => string.Equals(Resize, "shorter-side-center-crop", StringComparison.OrdinalIgnoreCase);
+
+    [JsonIgnore]
+    public bool IsIsoCrop => string.Equals(Resize, "iso-crop", StringComparison.OrdinalIgnoreCase);
 
     [JsonIgnore]
     public bool IsAntialiased => string.Equals(Interpolation, "bilinear-antialias", StringComparison.OrdinalIgnoreCase);
@@ -124,8 +138,11 @@ public sealed record ModelManifest
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Hash of the canonical JSON: the registry keeps it so a changed recipe under the same version is caught.</summary>
-    public string ComputeSha256() => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToJson())));
+    /// <summary>
+    /// Hash of the canonical JSON of the recipe (thresholds left out: they do not change a vector): the registry keeps
+    /// it so a changed recipe under the same version is caught.
+    /// </summary>
+    public string ComputeSha256() => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes((this with { Thresholds = null }).ToJson())));
 
     /// <summary>Throws one message listing every problem, each naming the field.</summary>
     public void Validate(string source)
@@ -167,9 +184,14 @@ public sealed record ModelManifest
             errors.Add($"width/height {Width}x{Height} must be between 8 and 4096");
         }
 
-        if (Resize is not ("squash" or "shorter-side-center-crop"))
+        if (Resize is not ("squash" or "shorter-side-center-crop" or "iso-crop"))
         {
-            errors.Add($"resize '{Resize}' must be squash or shorter-side-center-crop");
+            errors.Add($"resize '{Resize}' must be squash, shorter-side-center-crop or iso-crop");
+        }
+
+        if ((Resize == "iso-crop") != (Interpolation == "skia-high"))
+        {
+            errors.Add($"resize iso-crop and interpolation skia-high go together (ML.NET's ResizeImages); got resize '{Resize}' with interpolation '{Interpolation}'");
         }
 
         if (IsCenterCrop && ResizeShorterSide != 0 && ResizeShorterSide < Math.Max(Width, Height))
@@ -177,9 +199,9 @@ public sealed record ModelManifest
             errors.Add($"resizeShorterSide {ResizeShorterSide} must be at least the crop size {Math.Max(Width, Height)}");
         }
 
-        if (Interpolation is not ("bilinear-antialias" or "bilinear"))
+        if (Interpolation is not ("bilinear-antialias" or "bilinear" or "skia-high"))
         {
-            errors.Add($"interpolation '{Interpolation}' must be bilinear-antialias or bilinear");
+            errors.Add($"interpolation '{Interpolation}' must be bilinear-antialias, bilinear or skia-high");
         }
 
         if (ChannelOrder is not ("RGB" or "BGR"))
@@ -230,9 +252,33 @@ public sealed record ModelManifest
             errors.Add("sha256 must be 64 hex digits");
         }
 
+        if (Thresholds is { } t)
+        {
+            foreach (var (key, value) in new[] { ("nearCopyCosine", t.NearCopyCosine), ("similarityGroupCosine", t.SimilarityGroupCosine), ("nearDuplicateCosine", t.NearDuplicateCosine) })
+            {
+                if (value is { } v && !(v is > 0 and <= 1))
+                {
+                    errors.Add($"thresholds.{key} {v} must be a cosine similarity in (0, 1]");
+                }
+            }
+        }
+
         if (errors.Count > 0)
         {
             throw new HarvesterException($"Model manifest {source} is invalid: {string.Join("; ", errors)}.");
         }
     }
+}
+
+/// <summary>A model's cosine-similarity thresholds (see <see cref="ModelManifest.Thresholds"/>).</summary>
+public sealed record ModelThresholds
+{
+    /// <summary>Curation: an accepted image this close to another is a copy of it (mirror, crop, overlay) and joins its duplicate group.</summary>
+    public double? NearCopyCosine { get; init; }
+
+    /// <summary>Clustering's similarity groups (harvester cluster groups) when --threshold and Clustering:SimilarityThreshold are unset.</summary>
+    public double? SimilarityGroupCosine { get; init; }
+
+    /// <summary>Export: near-copies that must share a split, when --near-duplicate-cosine and Export:NearDuplicateCosine are unset.</summary>
+    public double? NearDuplicateCosine { get; init; }
 }

@@ -21,16 +21,43 @@ public sealed class Preprocessor(ModelManifest manifest)
     /// <summary>Decodes image bytes (EXIF orientation applied) and writes the tensor slice.</summary>
     public void Process(ReadOnlySpan<byte> encoded, Span<float> destination)
     {
-        using var mat = Decode(encoded);
+        using var mat = Manifest.IsIsoCrop ? DecodeKeepingAlpha(encoded) : Decode(encoded);
         Process(mat, destination);
     }
 
-    public static Mat Decode(ReadOnlySpan<byte> encoded)
+    public static Mat Decode(ReadOnlySpan<byte> encoded) => Decode(encoded, ImreadModes.Color);
+
+    /// <summary>
+    /// As <see cref="Decode(ReadOnlySpan{byte})"/>, except that a PNG or WebP with an alpha channel comes back as BGRA
+    /// with premultiplied colour, which is how Skia decodes it for ML.NET: a transparent pixel counts as black, whatever
+    /// colour the file stores under it. Everything else decodes as BGR.
+    /// </summary>
+    public static Mat DecodeKeepingAlpha(ReadOnlySpan<byte> encoded)
+    {
+        var png = encoded.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']);
+        var webp = encoded.Length > 12 && encoded[..4].SequenceEqual("RIFF"u8) && encoded.Slice(8, 4).SequenceEqual("WEBP"u8);
+        if (!png && !webp)
+        {
+            return Decode(encoded);
+        }
+
+        var raw = Decode(encoded, ImreadModes.Unchanged);
+        if (raw.Type() != MatType.CV_8UC4)
+        {
+            raw.Dispose();
+            return Decode(encoded);
+        }
+
+        Premultiply(raw);
+        return raw;
+    }
+
+    private static Mat Decode(ReadOnlySpan<byte> encoded, ImreadModes mode)
     {
         Mat mat;
         try
         {
-            mat = encoded.IsEmpty ? new Mat() : Cv2.ImDecode(encoded, ImreadModes.Color);
+            mat = encoded.IsEmpty ? new Mat() : Cv2.ImDecode(encoded, mode);
         }
         catch (OpenCVException e)
         {
@@ -46,20 +73,46 @@ public sealed class Preprocessor(ModelManifest manifest)
         return mat;
     }
 
-    public unsafe void Process(Mat bgr, Span<float> destination)
+    /// <summary>Colour times alpha / 255, rounded, as Skia's decoders premultiply.</summary>
+    private static unsafe void Premultiply(Mat bgra)
     {
-        if (bgr.Type() != MatType.CV_8UC3)
+        var rows = bgra.Rows;
+        var width = bgra.Cols;
+        var step = (int)bgra.Step();
+        var p = new Span<byte>((void*)bgra.Data, step * rows);
+        for (var y = 0; y < rows; y++)
         {
-            throw new ArgumentException("Expected an 8-bit, 3-channel BGR image.", nameof(bgr));
-        }
+            var row = p.Slice(y * step, width * 4);
+            for (var x = 0; x < row.Length; x += 4)
+            {
+                int a = row[x + 3];
+                if (a == 255)
+                {
+                    continue;
+                }
 
-        var stride = (int)bgr.Step();
-        var pixels = new ReadOnlySpan<byte>((void*)bgr.Data, stride * bgr.Rows);
-        Process(pixels, bgr.Width, bgr.Height, stride, destination);
+                row[x] = (byte)(((row[x] * a) + 127) / 255);
+                row[x + 1] = (byte)(((row[x + 1] * a) + 127) / 255);
+                row[x + 2] = (byte)(((row[x + 2] * a) + 127) / 255);
+            }
+        }
     }
 
-    /// <summary>Core of the recipe on interleaved 8-bit BGR rows (<paramref name="stride"/> bytes apart).</summary>
-    public void Process(ReadOnlySpan<byte> bgr, int width, int height, int stride, Span<float> destination)
+    public unsafe void Process(Mat image, Span<float> destination)
+    {
+        var type = image.Type();
+        if (type != MatType.CV_8UC3 && !(type == MatType.CV_8UC4 && Manifest.IsIsoCrop))
+        {
+            throw new ArgumentException("Expected an 8-bit, 3-channel BGR image.", nameof(image));
+        }
+
+        var stride = (int)image.Step();
+        var pixels = new ReadOnlySpan<byte>((void*)image.Data, stride * image.Rows);
+        Process(pixels, image.Width, image.Height, stride, destination, image.Channels());
+    }
+
+    /// <summary>Core of the recipe on interleaved 8-bit BGR rows (<paramref name="stride"/> bytes apart; BGRA with premultiplied colour for iso-crop).</summary>
+    public void Process(ReadOnlySpan<byte> bgr, int width, int height, int stride, Span<float> destination, int channels = 3)
     {
         var m = Manifest;
         if (destination.Length < m.ValuesPerImage)
@@ -72,6 +125,12 @@ public sealed class Preprocessor(ModelManifest manifest)
             throw new ArgumentException("Empty image.", nameof(width));
         }
 
+        if (m.IsIsoCrop)
+        {
+            ResizeMlNet(bgr, width, height, stride, channels, destination);
+            return;
+        }
+
         var (rw, rh) = ResizedSize(width, height);
         var left = m.IsCenterCrop ? CropOffset(rw, m.Width) : 0;
         var top = m.IsCenterCrop ? CropOffset(rh, m.Height) : 0;
@@ -82,6 +141,32 @@ public sealed class Preprocessor(ModelManifest manifest)
         else
         {
             ResizeFloat(bgr, width, height, stride, rw, rh, left, top, destination);
+        }
+    }
+
+    /// <summary>ML.NET's ResizeImages (iso-crop, skia-high) into 8-bit pixels, then the manifest's scale, mean and layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ResizeMlNet(ReadOnlySpan<byte> src, int width, int height, int stride, int channels, Span<float> dst)
+    {
+        var m = Manifest;
+        var plane = m.Width * m.Height;
+        var resized = ArrayPool<byte>.Shared.Rent(plane * 3);
+        try
+        {
+            MlNetResize.Resize(src, width, height, stride, channels, resized, m.Width, m.Height);
+            for (var y = 0; y < m.Height; y++)
+            {
+                var row = y * m.Width;
+                for (var x = 0; x < m.Width; x++)
+                {
+                    var o = (row + x) * 3;
+                    Store(dst, plane, y, x, resized[o], resized[o + 1], resized[o + 2]);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(resized);
         }
     }
 

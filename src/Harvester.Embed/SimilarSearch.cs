@@ -1,10 +1,7 @@
-using System.Text;
 using Harvester.Core;
 using Harvester.Data;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
-using Pgvector;
 
 namespace Harvester.Embed;
 
@@ -47,7 +44,7 @@ public sealed record SearchResult(RegisteredModel Model, IReadOnlyList<Neighbour
 /// never silently returns fewer rows than exist.
 /// </summary>
 public sealed class SimilarSearch(
-    HarvesterDatabase database,
+    EmbedStore store,
     ModelHost models,
     ModelRegistry registry,
     IOptions<InferenceOptions> options,
@@ -58,32 +55,22 @@ public sealed class SimilarSearch(
     public async Task<SearchResult> NearestToImageAsync(long imageId, int k, SearchFilter filter, string? model, CancellationToken ct)
     {
         var registered = await RegisteredAsync(model, ct);
-        await using var cmd = database.DataSource.CreateCommand(
-            "SELECT i.status, e.embedding FROM images i LEFT JOIN embeddings e ON e.image_id = i.id AND e.model_id = $2 WHERE i.id = $1");
-        cmd.Parameters.AddWithValue(imageId);
-        cmd.Parameters.AddWithValue(registered.Id);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct))
-        {
-            throw new HarvesterException($"There is no image with id {imageId}.");
-        }
-
-        if (r.IsDBNull(1))
+        var stored = await store.VectorAsync(imageId, registered.Id, ct)
+            ?? throw new HarvesterException($"There is no image with id {imageId}.");
+        if (stored.Vector is null)
         {
             throw new HarvesterException(
-                $"Image {imageId} (status {r.GetString(0)}) has no '{registered.Name}' vector yet: only accepted images are embedded; run 'harvester embed --model {registered.Name}'.");
+                $"Image {imageId} (status {stored.Status}) has no '{registered.Name}' vector yet: only accepted images are embedded; run 'harvester embed --model {registered.Name}'.");
         }
 
-        var vector = r.GetFieldValue<Vector>(1).ToArray();
-        await r.CloseAsync();
-        return await NearestToVectorAsync(vector, k, filter, registered, imageId, ct);
+        return await NearestToVectorAsync(stored.Vector, k, filter, registered, imageId, ct);
     }
 
     /// <summary>Embeds an encoded image on the fly and searches with it.</summary>
     public async Task<SearchResult> NearestToBytesAsync(byte[] image, int k, SearchFilter filter, string? model, CancellationToken ct)
     {
         var embedder = await models.GetAsync(model, ct);
-        var registered = await registry.EnsureAsync(embedder.Model, ct);
+        var registered = await registry.EnsureAsync(embedder, ct);
         var vector = embedder.Embed([image], ct)[0];
         return await NearestToVectorAsync(vector, k, filter, registered, null, ct);
     }
@@ -169,156 +156,20 @@ public sealed class SimilarSearch(
         }
 
         var o = options.Value;
-        var (sql, parameters) = BuildQuery(registered, filter, excludeImageId, k);
-        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var set = new NpgsqlCommand(
-            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', $2, true)", conn, tx))
+        var (rows, exact) = await store.NearestAsync(registered, vector, filter, excludeImageId, k, Math.Max(o.EfSearch, k), o.MaxScanTuples, ct);
+        if (exact)
         {
-            set.Parameters.AddWithValue(Math.Max(o.EfSearch, k).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            set.Parameters.AddWithValue(o.MaxScanTuples.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await set.ExecuteNonQueryAsync(ct);
+            Log.ExactFallback(logger, k);
         }
 
-        var rows = await RunAsync(conn, tx, sql, vector, parameters, ct);
-        var exact = false;
-        if (rows.Count < k)
-        {
-            // The index ran out (max_scan_tuples, or a filter matching few rows far from the query): scan exactly.
-            Log.ExactFallback(logger, rows.Count, k);
-            await using (var off = new NpgsqlCommand("SELECT set_config('enable_indexscan', 'off', true)", conn, tx))
-            {
-                await off.ExecuteNonQueryAsync(ct);
-            }
-
-            rows = await RunAsync(conn, tx, sql, vector, parameters, ct);
-            exact = true;
-        }
-
-        var details = await DetailsAsync(conn, tx, rows.Select(x => x.Id).ToArray(), ct);
-        await tx.CommitAsync(ct);
-        var neighbours = rows.Select(x =>
-        {
-            var d = details[x.Id];
-            return new Neighbour(x.Id, x.Distance, d.Sha, d.Url, d.Status, d.Place, d.Category, d.Neighbourhood);
-        }).ToList();
+        var neighbours = rows.Select(x => new Neighbour(
+            x.Id, x.Distance, x.Details.Sha256, x.Details.SourceUrl, x.Details.Status, x.Details.Place, x.Details.Category, x.Details.Neighbourhood)).ToList();
         return new SearchResult(registered, neighbours, exact);
-    }
-
-    /// <summary>
-    /// The k-NN statement: ORDER BY the index's own cast expression, filters as EXISTS, inside a MATERIALIZED CTE
-    /// re-sorted outside (relaxed_order may return rows slightly out of order). Parameters are $2 onwards ($1 is the query vector).
-    /// </summary>
-    public static (string Sql, List<object> Parameters) BuildQuery(RegisteredModel m, SearchFilter f, long? excludeImageId, int k)
-    {
-        var where = new StringBuilder($"e.model_id = {m.Id}");
-        var ps = new List<object>();
-        string P(object value)
-        {
-            ps.Add(value);
-            return "$" + (ps.Count + 1);
-        }
-
-        if (excludeImageId is { } self)
-        {
-            where.Append($" AND e.image_id <> {P(self)}");
-        }
-
-        if (f.AcceptedOnly)
-        {
-            where.Append(" AND EXISTS (SELECT 1 FROM images i WHERE i.id = e.image_id AND i.status = 'accepted')");
-        }
-
-        if (f.Site is { } site)
-        {
-            where.Append($" AND EXISTS (SELECT 1 FROM image_sightings s JOIN sites st ON st.id = s.site_id WHERE s.image_id = e.image_id AND st.key = {P(site)})");
-        }
-
-        if (f.PlaceId is { } place)
-        {
-            where.Append($" AND EXISTS (SELECT 1 FROM image_sightings s WHERE s.image_id = e.image_id AND s.place_id = {P(place)})");
-        }
-
-        if (f.Category is { } category)
-        {
-            var c = P(category);
-            where.Append($" AND EXISTS (SELECT 1 FROM image_sightings s LEFT JOIN places p ON p.id = s.place_id LEFT JOIN products pr ON pr.id = s.product_id " +
-                         $"WHERE s.image_id = e.image_id AND (p.category = {c} OR pr.category = {c}))");
-        }
-
-        if (f.Neighbourhood is { } hood)
-        {
-            where.Append($" AND EXISTS (SELECT 1 FROM image_sightings s JOIN places p ON p.id = s.place_id WHERE s.image_id = e.image_id AND p.neighbourhood = {P(hood)})");
-        }
-
-        if (f.ClusterRunId is { } run)
-        {
-            where.Append($" AND EXISTS (SELECT 1 FROM cluster_assignments a WHERE a.image_id = e.image_id AND a.run_id = {P(run)}");
-            where.Append(f.ClusterIndex is { } ci ? $" AND a.cluster_index = {P(ci)})" : ")");
-        }
-
-        if (f.JobId is { } job)
-        {
-            where.Append($" AND EXISTS (SELECT 1 FROM image_sightings s WHERE s.image_id = e.image_id AND s.job_id = {P(job)})");
-        }
-
-        var sql = $"""
-            WITH nn AS MATERIALIZED (
-                SELECT e.image_id, e.embedding::{m.Cast} <=> $1::{m.Cast} AS distance
-                FROM embeddings e
-                WHERE {where}
-                ORDER BY distance
-                LIMIT {k})
-            SELECT image_id, distance FROM nn ORDER BY distance, image_id
-            """;
-        return (sql, ps);
-    }
-
-    private static async Task<List<(long Id, double Distance)>> RunAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, float[] vector, List<object> parameters, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.AddWithValue(new Vector(vector));
-        foreach (var p in parameters)
-        {
-            cmd.Parameters.AddWithValue(p);
-        }
-
-        var rows = new List<(long, double)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            rows.Add((r.GetInt64(0), r.GetDouble(1)));
-        }
-
-        return rows;
-    }
-
-    private static async Task<Dictionary<long, (string Sha, string Url, string Status, string? Place, string? Category, string? Neighbourhood)>> DetailsAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            """
-            SELECT i.id, i.sha256, i.source_url, i.status, p.name, coalesce(p.category, pr.category), p.neighbourhood
-            FROM images i
-            LEFT JOIN places p ON p.id = i.place_id
-            LEFT JOIN products pr ON pr.id = i.product_id
-            WHERE i.id = ANY($1)
-            """, conn, tx);
-        cmd.Parameters.AddWithValue(ids);
-        var map = new Dictionary<long, (string, string, string, string?, string?, string?)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            map[r.GetInt64(0)] = (r.GetString(1), r.GetString(2), r.GetString(3),
-                r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6));
-        }
-
-        return map;
     }
 
     private async Task<RegisteredModel> RegisteredAsync(string? model, CancellationToken ct)
     {
         var embedder = await models.GetAsync(model, ct);
-        return await registry.EnsureAsync(embedder.Model, ct);
+        return await registry.EnsureAsync(embedder, ct);
     }
 }

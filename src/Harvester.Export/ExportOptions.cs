@@ -31,6 +31,26 @@ public enum ExportLabel
     None,
 }
 
+/// <summary>How images enter the ImageFolder tree.</summary>
+public enum ExportFiles
+{
+    /// <summary>A reflink (copy-on-write clone) where the filesystem has them, else a hard link to the blob, else a copy.</summary>
+    Link,
+
+    /// <summary>Always an independent copy of the blob.</summary>
+    Copy,
+}
+
+/// <summary>What the Parquet files hold in their image column.</summary>
+public enum ParquetImages
+{
+    /// <summary>The image bytes themselves: one self-contained file per split.</summary>
+    Embed,
+
+    /// <summary>The image's path relative to the export folder; the ImageFolder files are written for them to point at.</summary>
+    Path,
+}
+
 /// <summary>The "Export" section of appsettings.json.</summary>
 public sealed class ExportOptions : IValidatableObject
 {
@@ -51,12 +71,15 @@ public sealed class ExportOptions : IValidatableObject
     public string Model { get; set; } = "";
 
     /// <summary>
-    /// Cosine similarity at or above which two images are near-copies and must share a split. Model-dependent: the
-    /// weights-free default model (harvester-gist) needs ~0.995 (distinct photos reach 0.95 there); pretrained models
-    /// such as CLIP or DINOv2 separate near-copies from different photos around 0.90-0.95.
+    /// Cosine similarity at or above which two images are near-copies and must share a split. Unset (the default):
+    /// the model's own (its manifest's thresholds.nearDuplicateCosine), else <see cref="FallbackNearDuplicateCosine"/>.
+    /// Model-dependent: each model spreads its vectors differently.
     /// </summary>
     [Range(0.0, 1.0)]
-    public double NearDuplicateCosine { get; set; } = 0.995;
+    public double? NearDuplicateCosine { get; set; }
+
+    /// <summary>For a model whose manifest names no threshold: strict, so distinct photos are not joined.</summary>
+    public const double FallbackNearDuplicateCosine = 0.995;
 
     /// <summary>Nearest neighbours looked at per image, for grouping and for the leakage report.</summary>
     [Range(1, 1000)]
@@ -69,21 +92,53 @@ public sealed class ExportOptions : IValidatableObject
     [Range(0, 1_000_000)]
     public int HashAuditLimit { get; set; } = 20_000;
 
+    /// <summary>Layouts to write, comma-separated: imagefolder, webdataset, parquet.</summary>
+    [Required]
+    public string Formats { get; set; } = "imagefolder";
+
+    /// <summary>Samples per WebDataset shard (&lt;split&gt;-000000.tar, …).</summary>
+    [Range(1, int.MaxValue)]
+    public int ShardSize { get; set; } = 10_000;
+
+    public ParquetImages ParquetImages { get; set; } = ParquetImages.Embed;
+
+    /// <summary>Link (reflink, else hard link, else copy) or Copy.</summary>
+    public ExportFiles Files { get; set; } = ExportFiles.Link;
+
+    /// <summary>At most this many images per label, the best by quality score; empty: no cap.</summary>
+    [Range(1, int.MaxValue)]
+    public int? MaxPerLabel { get; set; }
+
+    /// <summary>At most this many images per place or product, the best by quality score; empty: no cap.</summary>
+    [Range(1, int.MaxValue)]
+    public int? MaxPerSource { get; set; }
+
+    /// <summary>Fail instead of warning when a label cannot be in every split.</summary>
+    public bool RequireEveryLabel { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        string? error = null;
+        if (Error(() => SplitPlanner.ParseSplits(Splits)) is { } splits)
+        {
+            yield return new ValidationResult($"Export:Splits: {splits}", [nameof(Splits)]);
+        }
+
+        if (Error(() => ExportFormatNames.Parse(Formats, "Export:Formats")) is { } formats)
+        {
+            yield return new ValidationResult(formats, [nameof(Formats)]);
+        }
+    }
+
+    private static string? Error(Action check)
+    {
         try
         {
-            SplitPlanner.ParseSplits(Splits);
+            check();
+            return null;
         }
         catch (Harvester.Core.HarvesterException e)
         {
-            error = e.Message;
-        }
-
-        if (error is not null)
-        {
-            yield return new ValidationResult($"Export:Splits: {error}", [nameof(Splits)]);
+            return e.Message;
         }
     }
 }

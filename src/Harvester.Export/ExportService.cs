@@ -1,7 +1,7 @@
-using System.Collections;
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Numerics;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -10,7 +10,6 @@ using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Harvester.Export;
 
@@ -39,6 +38,22 @@ public sealed record ExportRequest
 
     /// <summary>Replace an existing export in <see cref="OutputDirectory"/>.</summary>
     public bool Force { get; init; }
+
+    public ExportFormats? Formats { get; init; }
+
+    /// <summary>Samples per WebDataset shard.</summary>
+    public int? ShardSize { get; init; }
+
+    public ParquetImages? ParquetImages { get; init; }
+
+    public ExportFiles? Files { get; init; }
+
+    public int? MaxPerLabel { get; init; }
+
+    public int? MaxPerSource { get; init; }
+
+    /// <summary>Fail, writing nothing, when a label cannot be in every split (default: warn and list it).</summary>
+    public bool? RequireEveryLabel { get; init; }
 }
 
 public sealed record SplitSummary(string Name, double Target, int Images, int Groups, IReadOnlyDictionary<string, int> Labels)
@@ -46,19 +61,8 @@ public sealed record SplitSummary(string Name, double Target, int Images, int Gr
     public double Share { get; init; }
 }
 
-/// <summary>
-/// How far apart the splits are: near-copies (by the model's cosine similarity) that ended up in different splits
-/// (zero unless a bug broke grouping), the closest cross-split pair seen among each image's nearest neighbours, and the
-/// smallest pHash distance between any two images of different splits.
-/// </summary>
-public sealed record LeakageReport(
-    int CrossSplitNearDuplicates,
-    double? ClosestCrossSplitCosine,
-    long? ClosestPairA,
-    long? ClosestPairB,
-    int? ClosestCrossSplitHamming,
-    int ImagesWithoutVector,
-    bool HashAuditSkipped);
+/// <summary>A label that is not in every split: its groups and images, the splits that hold it, and why.</summary>
+public sealed record LabelCoverage(string Label, int Groups, int Images, IReadOnlyList<string> Splits, string Reason);
 
 public sealed record ExportResult(
     string Directory,
@@ -71,17 +75,39 @@ public sealed record ExportResult(
     int NearDuplicatePairs,
     IReadOnlyList<SplitSummary> Splits,
     LeakageReport Leakage,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>The class index: label by index, as in classes.json.</summary>
+    public IReadOnlyList<string> Classes { get; init; } = [];
+
+    public IReadOnlyList<LabelCoverage> LabelsNotInEverySplit { get; init; } = [];
+
+    public CapReport Caps { get; init; } = CapReport.None;
+
+    public ExportFormats Formats { get; init; }
+
+    /// <summary>How the ImageFolder files were placed (hard links or copies).</summary>
+    public FilePlacement Files { get; init; } = new(0, 0);
+
+    /// <summary>WebDataset shards and Parquet files, relative to <see cref="Directory"/>.</summary>
+    public IReadOnlyList<string> Outputs { get; init; } = [];
+
+    /// <summary>Time per phase: query, blobs (which exist), group, plan, each format written, manifest.</summary>
+    public IReadOnlyDictionary<string, TimeSpan> Timings { get; init; } = new Dictionary<string, TimeSpan>();
+
+    public long ParquetImageBytes { get; init; }
+}
 
 /// <summary>
-/// Writes a training dataset from the accepted images: an ImageFolder tree (&lt;split&gt;/&lt;label&gt;/&lt;sha256&gt;.&lt;ext&gt;),
-/// manifest.csv with every image's provenance, and export.json with the parameters, counts and a leakage report.
-/// Images that must not be separated (the same place or product, near-copies by embedding, curation duplicate groups)
-/// are joined into groups first and whole groups are assigned to splits, so no split learns from another's near-copies.
-/// The export is built in a sibling folder and renamed into place, so a failed export leaves nothing half-written.
+/// Writes a training dataset from the accepted images: ImageFolder trees, WebDataset shards and/or Parquet files, all
+/// with one class index (classes.json), one manifest.csv with every image's provenance, and export.json with the
+/// parameters, counts and a leakage report. Images that must not be separated (the same place or product, near-copies
+/// by embedding, curation duplicate groups) are joined into groups first and whole groups are assigned to splits,
+/// stratified by label. The export is built in a sibling folder and renamed into place, so a failed export leaves
+/// nothing half-written. This service decides; <see cref="ExportStore"/> reads the database.
 /// </summary>
 public sealed class ExportService(
-    HarvesterDatabase database,
+    ExportStore store,
     BlobStore blobs,
     IOptions<StorageOptions> storage,
     IOptions<ExportOptions> options,
@@ -89,59 +115,63 @@ public sealed class ExportService(
     IConfiguration configuration,
     ILogger<ExportService> logger)
 {
-    public const string ManifestFile = "manifest.csv";
+    public const string ManifestFile = Manifest.FileName;
     public const string SummaryFile = "export.json";
 
-    private sealed record Row(
-        long Id,
-        string Sha256,
-        int? Width,
-        int? Height,
-        string? Format,
-        double? Quality,
-        string SourceUrl,
-        long? DuplicateGroup,
-        long? PlaceId,
-        long? ProductId,
-        string? Site,
-        string? PlaceName,
-        string? ProductName,
-        string? Category,
-        string? Neighbourhood,
-        ulong? PHash);
+    /// <summary>The validated parameters of one export.</summary>
+    private sealed record Plan(
+        string Output,
+        IReadOnlyList<SplitSpec> Splits,
+        ExportGrouping GroupBy,
+        ExportLabel Label,
+        double? Cosine,
+        int Seed,
+        ExportFormats Formats,
+        int ShardSize,
+        ParquetImages ParquetImages,
+        ExportFiles Files,
+        int? MaxPerLabel,
+        int? MaxPerSource,
+        bool RequireEveryLabel)
+    {
+        /// <summary>ImageFolder files are written for the ImageFolder format, and for Parquet rows that point at them.</summary>
+        public bool WritesFiles => Formats.HasFlag(ExportFormats.ImageFolder) || (Formats.HasFlag(ExportFormats.Parquet) && ParquetImages == ParquetImages.Path);
+    }
 
     public async Task<ExportResult> ExportAsync(ExportRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var o = options.Value;
         var clock = Stopwatch.StartNew();
-        var splits = SplitPlanner.ParseSplits(request.Splits ?? o.Splits);
-        var groupBy = request.GroupBy ?? o.GroupBy;
-        var label = request.Label ?? o.Label;
-        var cosine = request.NearDuplicateCosine ?? o.NearDuplicateCosine;
-        var seed = request.Seed ?? o.Seed;
-        if (cosine is < 0 or > 1 || double.IsNaN(cosine))
+        var plan = Validate(request);
+        CheckOutput(plan.Output, request.Force);
+
+        var timings = new Dictionary<string, TimeSpan>();
+        var phase = Stopwatch.StartNew();
+        void Phase(string name)
         {
-            throw new HarvesterException($"Near-duplicate cosine {cosine} is outside [0, 1].");
+            timings[name] = phase.Elapsed;
+            phase.Restart();
         }
 
-        if (label == ExportLabel.Cluster && request.ClusterRun is null)
-        {
-            throw new HarvesterException("Cluster labels need a clustering run: pass --run <id> (see 'harvester cluster').");
-        }
+        var clusters = plan.Label == ExportLabel.Cluster ? await ClusterLabelsAsync(request.ClusterRun!.Value, ct) : null;
+        var all = await store.ImagesAsync(request.Scope, ct);
+        Phase("query");
 
-        var output = Path.GetFullPath(request.OutputDirectory
-            ?? Path.Combine(storage.Value.ResolveOutputRoot(), "exports", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
-        CheckOutput(output, request.Force);
-
-        var db = database.DataSource;
-        var clusters = label == ExportLabel.Cluster ? await ClusterLabelsAsync(db, request.ClusterRun!.Value, ct) : null;
-        var all = await LoadAsync(db, request.Scope, ct);
-        var rows = all.Where(r => blobs.Exists(r.Sha256)).ToList();
-        var missing = all.Count - rows.Count;
+        // One stat per image; spread over the cores, in input order.
+        var present = all.AsParallel().AsOrdered().WithCancellation(ct).Where(r => blobs.Exists(r.Sha256)).ToList();
+        var missing = all.Count - present.Count;
         if (missing > 0)
         {
             Log.MissingBlobs(logger, missing);
+        }
+
+        var presentLabels = present.Select(r => Label(r, plan.Label, clusters)).ToList();
+        var (kept, caps) = ExportCaps.Apply(present, presentLabels, plan.MaxPerSource, plan.MaxPerLabel, plan.Seed);
+        var rows = kept.Select(i => present[i]).ToList();
+        var labels = kept.Select(i => presentLabels[i]).ToArray();
+        if (caps.Dropped > 0)
+        {
+            Log.Capped(logger, caps.DroppedBySource, caps.SourcesCapped, caps.DroppedByLabel, caps.LabelsCapped);
         }
 
         if (rows.Count == 0)
@@ -149,12 +179,15 @@ public sealed class ExportService(
             throw new HarvesterException($"Scope '{request.Scope}' has no accepted images to export{(missing > 0 ? $" ({missing} have no blob in the store)" : "")}: crawl and curate first, or widen --scope.");
         }
 
+        Phase("blobs");
         var index = rows.Select((r, i) => (r.Id, i)).ToDictionary(p => p.Id, p => p.i);
         var sets = new UnionFind(rows.Count);
-        await JoinBySourceAndDuplicatesAsync(db, rows, index, sets, groupBy, ct);
+        await JoinBySourceAndDuplicatesAsync(rows, index, sets, plan.GroupBy, ct);
 
         // Near-copies by embedding: each image's nearest neighbours; the pairs also feed the leakage report.
-        var (model, pairs, withVector) = await NeighbourPairsAsync(db, request, index, ct);
+        var (model, pairs, withVector, modelCosine) = await NeighbourPairsAsync(request, index, ct);
+        var cosine = plan.Cosine ?? modelCosine ?? ExportOptions.FallbackNearDuplicateCosine;
+        plan = plan with { Cosine = cosine };
         var nearPairs = 0;
         foreach (var (a, b, distance) in pairs)
         {
@@ -165,90 +198,75 @@ public sealed class ExportService(
             }
         }
 
-        // Whole groups into splits.
+        // Groups numbered by their smallest SHA-256, so group ids depend on the data and not on database ids.
+        var classes = new ClassIndex(labels);
+        var members = Enumerable.Range(0, rows.Count).GroupBy(sets.Find).Select(g => g.ToList()).ToList();
+        var keys = members.Select(m => m.Select(i => rows[i].Sha256).Min(StringComparer.Ordinal)!).ToList();
+        var byKey = Enumerable.Range(0, members.Count).OrderBy(g => keys[g], StringComparer.Ordinal).ToArray();
         var groupOf = new int[rows.Count];
-        var groups = new Dictionary<int, int>();
-        for (var i = 0; i < rows.Count; i++)
+        var groups = new List<SplitGroup>(members.Count);
+        foreach (var g in byKey)
         {
-            var root = sets.Find(i);
-            if (!groups.TryGetValue(root, out var g))
+            foreach (var i in members[g])
             {
-                g = groups.Count;
-                groups[root] = g;
+                groupOf[i] = groups.Count;
             }
 
-            groupOf[i] = g;
+            var histogram = members[g].GroupBy(i => classes[labels[i]]).Select(x => (x.Key, x.Count())).OrderBy(x => x.Key).ToList();
+            groups.Add(new SplitGroup(members[g].Count, keys[g], histogram));
         }
 
-        var sizes = new int[groups.Count];
-        var keys = new string[groups.Count];
-        for (var i = 0; i < rows.Count; i++)
+        Phase("group");
+        var split = SplitPlanner.Plan(groups, classes.Count, plan.Splits, plan.Seed);
+        var splitOf = groupOf.Select(g => split.SplitOfGroup[g]).ToArray();
+        var shortfalls = split.Shortfalls.Select(s => Coverage(s, classes, plan.Splits)).ToList();
+        if (shortfalls.Count > 0)
         {
-            var g = groupOf[i];
-            sizes[g]++;
-            if (keys[g] is null || string.CompareOrdinal(rows[i].Sha256, keys[g]) < 0)
+            var list = string.Join("; ", shortfalls.Select(s => $"{s.Label} ({s.Reason})"));
+            if (plan.RequireEveryLabel)
             {
-                keys[g] = rows[i].Sha256;
+                throw new HarvesterException($"{shortfalls.Count} label(s) cannot be in every split, and every label is required (--require-every-label): {list}. Nothing was exported.");
             }
+
+            Log.LabelsNotInEverySplit(logger, shortfalls.Count, list);
         }
 
-        var splitOfGroup = SplitPlanner.Assign(sizes, keys, splits, seed);
-        var splitOf = groupOf.Select(g => splitOfGroup[g]).ToArray();
-        var leakage = Audit(rows, splitOf, index, pairs, cosine, rows.Count - withVector, o.HashAuditLimit);
+        var leakage = LeakageAudit.Run(rows, splitOf, index, pairs, cosine, rows.Count - withVector, options.Value.HashAuditLimit);
         if (leakage.CrossSplitNearDuplicates > 0)
         {
             throw new HarvesterException($"Internal error: {leakage.CrossSplitNearDuplicates} near-duplicate pairs ended up in different splits; nothing was exported.");
         }
 
-        var labels = rows.Select(r => Label(r, label, clusters)).ToArray();
-        var summaries = splits.Select((s, si) =>
+        var summaries = plan.Splits.Select((s, si) =>
         {
-            var members = Enumerable.Range(0, rows.Count).Where(i => splitOf[i] == si).ToList();
-            var byLabel = members.GroupBy(i => labels[i]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
-            return new SplitSummary(s.Name, s.Fraction, members.Count, members.Select(i => groupOf[i]).Distinct().Count(), byLabel)
+            var inSplit = Enumerable.Range(0, rows.Count).Where(i => splitOf[i] == si).ToList();
+            var byLabel = inSplit.GroupBy(i => labels[i]).OrderBy(g => g.Key, ClassIndex.CodePointComparer.Instance).ToDictionary(g => g.Key, g => g.Count());
+            return new SplitSummary(s.Name, s.Fraction, inSplit.Count, inSplit.Select(i => groupOf[i]).Distinct().Count(), byLabel)
             {
-                Share = (double)members.Count / rows.Count,
+                Share = (double)inSplit.Count / rows.Count,
             };
         }).ToList();
 
-        await WriteAsync(output, request.Force, rows, splitOf, groupOf, labels, splits, async staging =>
-        {
-            var parameters = new JsonObject
-            {
-                ["scope"] = request.Scope.ToString(),
-                ["splits"] = new JsonObject(splits.Select(s => KeyValuePair.Create(s.Name, (JsonNode?)s.Fraction))),
-                ["groupBy"] = groupBy.ToString().ToLowerInvariant(),
-                ["label"] = label.ToString().ToLowerInvariant(),
-                ["clusterRun"] = request.ClusterRun,
-                ["model"] = model,
-                ["nearDuplicateCosine"] = cosine,
-                ["neighbours"] = o.Neighbours,
-                ["seed"] = seed,
-            };
-            var summary = new JsonObject
-            {
-                ["createdAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-                ["parameters"] = parameters,
-                ["images"] = rows.Count,
-                ["groups"] = groups.Count,
-                ["missingBlobs"] = missing,
-                ["nearDuplicatePairs"] = nearPairs,
-                ["splits"] = new JsonArray([.. summaries.Select(s => (JsonNode)new JsonObject
-                {
-                    ["name"] = s.Name,
-                    ["target"] = s.Target,
-                    ["share"] = Math.Round(s.Share, 4),
-                    ["images"] = s.Images,
-                    ["groups"] = s.Groups,
-                    ["labels"] = new JsonObject(s.Labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
-                })]),
-                ["leakage"] = JsonSerializer.SerializeToNode(leakage, JsonOptions),
-            };
-            await File.WriteAllTextAsync(Path.Combine(staging, SummaryFile), summary.ToJsonString(JsonOptions), ct);
-        }, ct);
+        var manifest = BuildRows(plan, rows, labels, classes, splitOf, groupOf);
+        Phase("plan");
+        var createdAt = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        var written = await new DatasetWriter(plan.Output, request.Force, blobs, plan.Files, CheckOutput).WriteAsync(
+            manifest, classes, plan.Splits.Select(s => s.Name).ToList(), plan.Formats, plan.WritesFiles, plan.ParquetImages, createdAt,
+            w => Summary(plan, request, createdAt, model, rows.Count, groups.Count, missing, nearPairs, summaries, leakage, classes, shortfalls, caps, w),
+            ct);
 
-        Log.Exported(logger, rows.Count, groups.Count, output);
-        return new ExportResult(output, Path.Combine(output, ManifestFile), rows.Count, groups.Count, missing, model, cosine, nearPairs, summaries, leakage, clock.Elapsed);
+        Log.Exported(logger, rows.Count, groups.Count, plan.Output);
+        return new ExportResult(plan.Output, Path.Combine(plan.Output, ManifestFile), rows.Count, groups.Count, missing, model, cosine, nearPairs, summaries, leakage, clock.Elapsed)
+        {
+            Classes = classes.Labels,
+            LabelsNotInEverySplit = shortfalls,
+            Caps = caps,
+            Formats = plan.Formats,
+            Files = written.Files,
+            Outputs = written.Outputs,
+            Timings = timings.Concat(written.Times).ToDictionary(),
+            ParquetImageBytes = written.ParquetImageBytes,
+        };
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new()
@@ -258,11 +276,145 @@ public sealed class ExportService(
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>export.json: parameters, counts per split and label, the class index, coverage, caps, outputs and the leakage report.</summary>
+    private string Summary(
+        Plan plan, ExportRequest request, DateTimeOffset createdAt, string? model, int images, int groups, int missing, int nearPairs,
+        List<SplitSummary> summaries, LeakageReport leakage, ClassIndex classes, List<LabelCoverage> shortfalls, CapReport caps, WrittenDataset written)
+    {
+        static JsonObject Counts(IEnumerable<KeyValuePair<string, int>> counts) => new(counts.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value)));
+        var parameters = new JsonObject
+        {
+            ["scope"] = request.Scope.ToString(),
+            ["splits"] = new JsonObject(plan.Splits.Select(s => KeyValuePair.Create(s.Name, (JsonNode?)s.Fraction))),
+            ["groupBy"] = plan.GroupBy.ToString().ToLowerInvariant(),
+            ["label"] = plan.Label.ToString().ToLowerInvariant(),
+            ["clusterRun"] = request.ClusterRun,
+            ["model"] = model,
+            ["nearDuplicateCosine"] = plan.Cosine,
+            ["neighbours"] = options.Value.Neighbours,
+            ["seed"] = plan.Seed,
+            ["formats"] = new JsonArray([.. ExportFormatNames.Names(plan.Formats).Select(n => (JsonNode)n)]),
+            ["shardSize"] = plan.Formats.HasFlag(ExportFormats.WebDataset) ? plan.ShardSize : null,
+            ["parquetImages"] = plan.Formats.HasFlag(ExportFormats.Parquet) ? plan.ParquetImages.ToString().ToLowerInvariant() : null,
+            ["files"] = plan.Files.ToString().ToLowerInvariant(),
+            ["maxPerLabel"] = plan.MaxPerLabel,
+            ["maxPerSource"] = plan.MaxPerSource,
+            ["requireEveryLabel"] = plan.RequireEveryLabel,
+        };
+        var summary = new JsonObject
+        {
+            ["createdAt"] = createdAt.ToString("O", CultureInfo.InvariantCulture),
+            ["parameters"] = parameters,
+            ["images"] = images,
+            ["groups"] = groups,
+            ["missingBlobs"] = missing,
+            ["nearDuplicatePairs"] = nearPairs,
+            ["classes"] = new JsonArray([.. classes.Labels.Select(l => (JsonNode)l)]),
+            ["splits"] = new JsonArray([.. summaries.Select(s => (JsonNode)new JsonObject
+            {
+                ["name"] = s.Name,
+                ["target"] = s.Target,
+                ["share"] = Math.Round(s.Share, 4),
+                ["images"] = s.Images,
+                ["groups"] = s.Groups,
+                ["labels"] = Counts(s.Labels),
+            })]),
+            ["labelsNotInEverySplit"] = new JsonArray([.. shortfalls.Select(s => (JsonNode)new JsonObject
+            {
+                ["label"] = s.Label,
+                ["groups"] = s.Groups,
+                ["images"] = s.Images,
+                ["splits"] = new JsonArray([.. s.Splits.Select(x => (JsonNode)x)]),
+                ["reason"] = s.Reason,
+            })]),
+            ["capped"] = new JsonObject
+            {
+                ["bySource"] = caps.DroppedBySource,
+                ["sourcesCapped"] = caps.SourcesCapped,
+                ["byLabel"] = caps.DroppedByLabel,
+                ["labelsCapped"] = caps.LabelsCapped,
+                ["perLabel"] = Counts(caps.DroppedPerLabel),
+            },
+            ["files"] = new JsonObject { ["hardLinks"] = written.Files.HardLinks, ["copies"] = written.Files.Copies },
+            ["outputs"] = new JsonArray([.. written.Outputs.Select(x => (JsonNode)x)]),
+            ["leakage"] = JsonSerializer.SerializeToNode(leakage, JsonOptions),
+        };
+        return summary.ToJsonString(JsonOptions) + "\n";
+    }
+
+    private Plan Validate(ExportRequest request)
+    {
+        var o = options.Value;
+        var splits = SplitPlanner.ParseSplits(request.Splits ?? o.Splits);
+        var cosine = request.NearDuplicateCosine ?? o.NearDuplicateCosine;
+        if (cosine is { } c && (c is < 0 or > 1 || double.IsNaN(c)))
+        {
+            throw new HarvesterException($"Near-duplicate cosine {cosine} is outside [0, 1].");
+        }
+
+        var label = request.Label ?? o.Label;
+        if (label == ExportLabel.Cluster && request.ClusterRun is null)
+        {
+            throw new HarvesterException("Cluster labels need a clustering run: pass --run <id> (see 'harvester cluster').");
+        }
+
+        var formats = request.Formats ?? ExportFormatNames.Parse(o.Formats, "Export:Formats");
+        if (formats == ExportFormats.None || (formats & ~(ExportFormats.ImageFolder | ExportFormats.WebDataset | ExportFormats.Parquet)) != 0)
+        {
+            throw new HarvesterException("--format must name one or more of: imagefolder, webdataset, parquet.");
+        }
+
+        var shardSize = request.ShardSize ?? o.ShardSize;
+        if (shardSize <= 0)
+        {
+            throw new HarvesterException($"--shard-size must be a positive number of samples per shard, got {shardSize}.");
+        }
+
+        var maxPerLabel = request.MaxPerLabel ?? o.MaxPerLabel;
+        if (maxPerLabel <= 0)
+        {
+            throw new HarvesterException($"--max-per-label must be a positive number of images, got {maxPerLabel}.");
+        }
+
+        var maxPerSource = request.MaxPerSource ?? o.MaxPerSource;
+        if (maxPerSource <= 0)
+        {
+            throw new HarvesterException($"--max-per-source must be a positive number of images, got {maxPerSource}.");
+        }
+
+        var output = OutputPath(request.OutputDirectory
+            ?? Path.Combine(storage.Value.ResolveOutputRoot(), "exports", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)));
+        return new Plan(output, splits, request.GroupBy ?? o.GroupBy, label, cosine, request.Seed ?? o.Seed, formats, shardSize,
+            request.ParquetImages ?? o.ParquetImages, request.Files ?? o.Files, maxPerLabel, maxPerSource, request.RequireEveryLabel ?? o.RequireEveryLabel);
+    }
+
+    /// <summary>The absolute target folder, without a trailing separator (so "out/" and "out" are the same export).</summary>
+    private static string OutputPath(string requested)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
+        return Path.GetDirectoryName(full) is null
+            ? throw new HarvesterException($"Export target {requested} is the filesystem root; choose a folder inside it.")
+            : full;
+    }
+
     private static void CheckOutput(string output, bool force)
     {
         if (File.Exists(output))
         {
             throw new HarvesterException($"Export target {output} is a file, not a folder.");
+        }
+
+        for (var up = Path.GetDirectoryName(output); up is not null; up = Path.GetDirectoryName(up))
+        {
+            if (File.Exists(up))
+            {
+                throw new HarvesterException($"Export target {output} cannot be created: {up} is a file, not a folder.");
+            }
+
+            if (Directory.Exists(up))
+            {
+                break;
+            }
         }
 
         if (!Directory.Exists(output) || !Directory.EnumerateFileSystemEntries(output).Any())
@@ -281,72 +433,72 @@ public sealed class ExportService(
         }
     }
 
-    private static async Task<List<Row>> LoadAsync(NpgsqlDataSource db, ImageScope scope, CancellationToken ct)
+    /// <summary>
+    /// Every image's manifest row. WebDataset and Parquet get each split's samples in a seeded shuffled order (a
+    /// training reader's shuffle buffer only mixes nearby samples, so shards sorted by label would train badly); the
+    /// manifest lists them by split, label and SHA-256.
+    /// </summary>
+    private static List<ManifestRow> BuildRows(Plan plan, List<ExportImage> rows, string[] labels, ClassIndex classes, int[] splitOf, int[] groupOf)
     {
-        var p = new List<object>();
-        var where = scope.Predicate("i", p);
-        await using var cmd = db.CreateCommand($"""
-            SELECT i.id, i.sha256, i.width, i.height, i.format, i.quality_score, i.source_url, i.duplicate_group_id,
-                   i.place_id, i.product_id, t.key, pl.name, pr.name, COALESCE(pl.category, pr.category), pl.neighbourhood, i.phash
-            FROM images i
-            LEFT JOIN places pl ON pl.id = i.place_id
-            LEFT JOIN products pr ON pr.id = i.product_id
-            LEFT JOIN sites t ON t.id = COALESCE(pl.site_id, pr.site_id,
-                (SELECT s.site_id FROM image_sightings s WHERE s.image_id = i.id ORDER BY s.id LIMIT 1))
-            WHERE {where}
-            ORDER BY i.id
-            """);
-        foreach (var a in p)
+        var result = new List<ManifestRow>(rows.Count);
+        var webDataset = plan.Formats.HasFlag(ExportFormats.WebDataset);
+        for (var s = 0; s < plan.Splits.Count; s++)
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+            var name = plan.Splits[s].Name;
+            var position = 0;
+            foreach (var i in Enumerable.Range(0, rows.Count).Where(i => splitOf[i] == s).OrderBy(i => Rank(plan.Seed, rows[i].Sha256)).ThenBy(i => rows[i].Sha256, StringComparer.Ordinal))
+            {
+                var row = rows[i];
+                var path = plan.WritesFiles ? name + "/" + labels[i] + "/" + row.Sha256 + Manifest.Extension(row.Format) : null;
+                var shard = webDataset ? WebDatasetWriter.ShardName(name, position, plan.ShardSize) : null;
+                result.Add(new ManifestRow(path, shard, name, labels[i], classes[labels[i]], groupOf[i], row));
+                position++;
+            }
         }
 
-        var rows = new List<Row>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            T? Get<T>(int i) => r.IsDBNull(i) ? default : r.GetFieldValue<T>(i);
-            rows.Add(new Row(
-                r.GetInt64(0), r.GetString(1), Get<int?>(2), Get<int?>(3), Get<string>(4), Get<double?>(5), r.GetString(6),
-                Get<long?>(7), Get<long?>(8), Get<long?>(9), Get<string>(10), Get<string>(11), Get<string>(12), Get<string>(13), Get<string>(14),
-                r.IsDBNull(15) ? null : Imaging.PerceptualHash.FromBits(r.GetFieldValue<BitArray>(15))));
-        }
-
-        return rows;
+        return result;
     }
+
+    private static LabelCoverage Coverage(LabelShortfall s, ClassIndex classes, IReadOnlyList<SplitSpec> splits) => new(
+        classes.Labels[s.Label],
+        s.Groups,
+        s.Images,
+        [.. s.Splits.Select(i => splits[i].Name)],
+        s.Groups < splits.Count
+            ? $"{s.Groups} group{(s.Groups == 1 ? "" : "s")} for {splits.Count} splits; in {(s.Splits.Count == 0 ? "none" : string.Join(", ", s.Splits.Select(i => splits[i].Name)))}"
+            : $"its {s.Groups} groups are joined with other labels' groups and cannot be spread without taking another label out of a split; in {string.Join(", ", s.Splits.Select(i => splits[i].Name))}");
 
     /// <summary>
     /// Joins images that share a key: the same place / product (including places and products an image was also seen
     /// at), and the same curation duplicate group.
     /// </summary>
-    private static async Task JoinBySourceAndDuplicatesAsync(NpgsqlDataSource db, List<Row> rows, Dictionary<long, int> index, UnionFind sets, ExportGrouping groupBy, CancellationToken ct)
+    private async Task JoinBySourceAndDuplicatesAsync(List<ExportImage> rows, Dictionary<long, int> index, UnionFind sets, ExportGrouping groupBy, CancellationToken ct)
     {
         var byPlace = groupBy is ExportGrouping.Source or ExportGrouping.Place;
         var byProduct = groupBy is ExportGrouping.Source or ExportGrouping.Product;
-        var first = new Dictionary<string, int>();
-        void Join(int i, string kind, long? key)
+        var first = new Dictionary<(char Kind, long Key), int>();
+        void Join(int i, char kind, long? key)
         {
             if (key is not { } k)
             {
                 return;
             }
 
-            var name = kind + ":" + k.ToString(CultureInfo.InvariantCulture);
-            if (first.TryGetValue(name, out var j))
+            if (first.TryGetValue((kind, k), out var j))
             {
                 sets.Union(i, j);
             }
             else
             {
-                first[name] = i;
+                first[(kind, k)] = i;
             }
         }
 
         for (var i = 0; i < rows.Count; i++)
         {
-            Join(i, "duplicates", rows[i].DuplicateGroup);
-            Join(i, "place", byPlace ? rows[i].PlaceId : null);
-            Join(i, "product", byProduct ? rows[i].ProductId : null);
+            Join(i, 'd', rows[i].DuplicateGroup);
+            Join(i, 'p', byPlace ? rows[i].PlaceId : null);
+            Join(i, 'r', byProduct ? rows[i].ProductId : null);
         }
 
         if (!byPlace && !byProduct)
@@ -354,20 +506,17 @@ public sealed class ExportService(
             return;
         }
 
-        await using var cmd = db.CreateCommand("SELECT image_id, place_id, product_id FROM image_sightings WHERE image_id = ANY($1)");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Id).ToArray() });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+        foreach (var s in await store.SightingsAsync(index.Keys, ct))
         {
-            var i = index[r.GetInt64(0)];
-            Join(i, "place", byPlace && !r.IsDBNull(1) ? r.GetInt64(1) : null);
-            Join(i, "product", byProduct && !r.IsDBNull(2) ? r.GetInt64(2) : null);
+            var i = index[s.ImageId];
+            Join(i, 'p', byPlace ? s.PlaceId : null);
+            Join(i, 'r', byProduct ? s.ProductId : null);
         }
     }
 
     /// <summary>The model's nearest-neighbour pairs among the exported images (no distance cut), or none without vectors.</summary>
-    private async Task<(string? Model, List<(long A, long B, double Distance)> Pairs, int WithVector)> NeighbourPairsAsync(
-        NpgsqlDataSource db, ExportRequest request, Dictionary<long, int> index, CancellationToken ct)
+    private async Task<(string? Model, List<(long A, long B, double Distance)> Pairs, int WithVector, double? Cosine)> NeighbourPairsAsync(
+        ExportRequest request, Dictionary<long, int> index, CancellationToken ct)
     {
         var requested = request.Model ?? (options.Value.Model is { Length: > 0 } m ? m : configuration["Clustering:Model"]);
         RegisteredModel model;
@@ -379,105 +528,28 @@ public sealed class ExportService(
         {
             // Nothing embedded yet: groups come from sources and duplicate groups only.
             Log.NoVectors(logger);
-            return (null, [], 0);
+            return (null, [], 0, null);
         }
 
-        await using var count = db.CreateCommand("SELECT count(*) FROM embeddings WHERE model_id = $1 AND image_id = ANY($2)");
-        count.Parameters.Add(new NpgsqlParameter { Value = model.Id });
-        count.Parameters.Add(new NpgsqlParameter { Value = index.Keys.ToArray() });
-        var withVector = (int)(long)(await count.ExecuteScalarAsync(ct))!;
-        var pairs = await VectorNeighbours.PairsAsync(db, model, request.Scope, 2.0, options.Value.Neighbours, ct);
+        var withVector = await store.CountVectorsAsync(model, index.Keys, ct);
+        var pairs = await store.NeighbourPairsAsync(model, request.Scope, options.Value.Neighbours, ct);
         pairs.RemoveAll(p => !index.ContainsKey(p.A) || !index.ContainsKey(p.B));
-        return (model.Label, pairs, withVector);
+        return (model.Label, pairs, withVector, model.Cosine.NearDuplicate);
     }
 
-    private static LeakageReport Audit(List<Row> rows, int[] splitOf, Dictionary<long, int> index, List<(long A, long B, double Distance)> pairs, double cosine, int withoutVector, int hashLimit)
+    private async Task<Dictionary<long, int>> ClusterLabelsAsync(long run, CancellationToken ct)
     {
-        var crossNear = 0;
-        (long A, long B, double Distance)? closest = null;
-        foreach (var p in pairs)
+        var status = await store.ClusteringRunStatusAsync(run, ct)
+            ?? throw new HarvesterException($"Clustering run {run} does not exist (see 'harvester cluster').");
+        if (status != RunStatus.Completed)
         {
-            if (splitOf[index[p.A]] == splitOf[index[p.B]])
-            {
-                continue;
-            }
-
-            if (p.Distance <= 1 - cosine)
-            {
-                crossNear++;
-            }
-
-            if (closest is null || p.Distance < closest.Value.Distance)
-            {
-                closest = p;
-            }
+            throw new HarvesterException($"Clustering run {run} is {status.ToString().ToLowerInvariant()}, not completed; its assignments cannot label an export.");
         }
 
-        int? hamming = null;
-        var skipped = rows.Count > hashLimit;
-        if (!skipped)
-        {
-            var hashes = rows.Select(r => r.PHash).ToArray();
-            for (var i = 0; i < rows.Count; i++)
-            {
-                if (hashes[i] is not { } hi)
-                {
-                    continue;
-                }
-
-                for (var j = i + 1; j < rows.Count; j++)
-                {
-                    if (splitOf[i] != splitOf[j] && hashes[j] is { } hj)
-                    {
-                        var d = BitOperations.PopCount(hi ^ hj);
-                        if (hamming is null || d < hamming)
-                        {
-                            hamming = d;
-                        }
-                    }
-                }
-            }
-        }
-
-        return new LeakageReport(
-            crossNear,
-            closest is null ? null : Math.Round(1 - closest.Value.Distance, 6),
-            closest?.A,
-            closest?.B,
-            hamming,
-            withoutVector,
-            skipped);
+        return await store.ClusterAssignmentsAsync(run, ct);
     }
 
-    private static async Task<Dictionary<long, int>> ClusterLabelsAsync(NpgsqlDataSource db, long run, CancellationToken ct)
-    {
-        await using (var check = db.CreateCommand("SELECT status FROM clustering_runs WHERE id = $1"))
-        {
-            check.Parameters.Add(new NpgsqlParameter { Value = run });
-            if (await check.ExecuteScalarAsync(ct) is not RunStatus status)
-            {
-                throw new HarvesterException($"Clustering run {run} does not exist (see 'harvester cluster').");
-            }
-
-            if (status != RunStatus.Completed)
-            {
-                throw new HarvesterException($"Clustering run {run} is {status.ToString().ToLowerInvariant()}, not completed; its assignments cannot label an export.");
-            }
-        }
-
-        await using var cmd = db.CreateCommand("SELECT image_id, cluster_index FROM cluster_assignments WHERE run_id = $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = run });
-        var labels = new Dictionary<long, int>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            labels[r.GetInt64(0)] = r.GetInt32(1);
-        }
-
-        return labels;
-    }
-
-    private static string Label(Row row, ExportLabel label, Dictionary<long, int>? clusters) => label switch
+    private static string Label(ExportImage row, ExportLabel label, Dictionary<long, int>? clusters) => label switch
     {
         ExportLabel.Category => FolderName(row.Category),
         ExportLabel.Cluster => clusters!.TryGetValue(row.Id, out var c) ? "cluster-" + c.ToString("D3", CultureInfo.InvariantCulture) : "unassigned",
@@ -501,105 +573,16 @@ public sealed class ExportService(
         var name = sb.ToString();
         if (name.Length > 80)
         {
-            name = name[..80];
+            name = name[..(char.IsHighSurrogate(name[79]) ? 79 : 80)];
         }
 
         return name.Trim('.').Length == 0 ? "_" + name : name;
     }
 
-    private static string Extension(string? format) => format?.ToLowerInvariant() switch
+    private static ulong Rank(int seed, string key)
     {
-        "jpeg" or "jpg" => ".jpg",
-        "png" => ".png",
-        "webp" => ".webp",
-        "gif" => ".gif",
-        "bmp" => ".bmp",
-        _ => ".bin",
-    };
-
-    private async Task WriteAsync(
-        string output, bool force, List<Row> rows, int[] splitOf, int[] groupOf, string[] labels, IReadOnlyList<SplitSpec> splits,
-        Func<string, Task> writeSummary, CancellationToken ct)
-    {
-        var parent = Path.GetDirectoryName(output) ?? ".";
-        Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".partial-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(staging);
-        try
-        {
-            var manifest = new StringBuilder();
-            manifest.AppendLine("path,split,label,group,image_id,sha256,width,height,format,quality,site,place,product,category,neighbourhood,source_url");
-            foreach (var i in Enumerable.Range(0, rows.Count).OrderBy(i => splitOf[i]).ThenBy(i => labels[i], StringComparer.Ordinal).ThenBy(i => rows[i].Sha256, StringComparer.Ordinal))
-            {
-                ct.ThrowIfCancellationRequested();
-                var row = rows[i];
-                var relative = Path.Combine(splits[splitOf[i]].Name, labels[i], row.Sha256 + Extension(row.Format));
-                var target = Path.Combine(staging, relative);
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(blobs.PathFor(row.Sha256), target);
-                Csv(manifest, relative.Replace(Path.DirectorySeparatorChar, '/'), splits[splitOf[i]].Name, labels[i], groupOf[i].ToString(CultureInfo.InvariantCulture),
-                    row.Id.ToString(CultureInfo.InvariantCulture), row.Sha256, Num(row.Width), Num(row.Height), row.Format, row.Quality?.ToString("0.####", CultureInfo.InvariantCulture),
-                    row.Site, row.PlaceName, row.ProductName, row.Category, row.Neighbourhood, row.SourceUrl);
-            }
-
-            await File.WriteAllTextAsync(Path.Combine(staging, ManifestFile), manifest.ToString(), new UTF8Encoding(false), ct);
-            await writeSummary(staging);
-
-            // Swap in: an older export is moved aside first and removed only once the new one is in place.
-            string? old = null;
-            if (Directory.Exists(output))
-            {
-                if (Directory.EnumerateFileSystemEntries(output).Any())
-                {
-                    CheckOutput(output, force);
-                    old = Path.Combine(parent, "." + Path.GetFileName(output) + ".old-" + Guid.NewGuid().ToString("N")[..8]);
-                    Directory.Move(output, old);
-                }
-                else
-                {
-                    Directory.Delete(output);
-                }
-            }
-
-            Directory.Move(staging, output);
-            if (old is not null)
-            {
-                Directory.Delete(old, recursive: true);
-            }
-        }
-        catch
-        {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-
-            throw;
-        }
-    }
-
-    private static string? Num(int? v) => v?.ToString(CultureInfo.InvariantCulture);
-
-    private static void Csv(StringBuilder sb, params string?[] fields)
-    {
-        for (var f = 0; f < fields.Length; f++)
-        {
-            if (f > 0)
-            {
-                sb.Append(',');
-            }
-
-            var v = fields[f] ?? "";
-            if (v.AsSpan().IndexOfAny(",\"\n\r") >= 0)
-            {
-                sb.Append('"').Append(v.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
-            }
-            else
-            {
-                sb.Append(v);
-            }
-        }
-
-        sb.Append('\n');
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(seed.ToString(CultureInfo.InvariantCulture) + "\norder\n" + key), hash);
+        return BinaryPrimitives.ReadUInt64BigEndian(hash);
     }
 }

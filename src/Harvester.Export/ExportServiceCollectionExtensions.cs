@@ -13,6 +13,7 @@ public static class ExportServiceCollectionExtensions
     {
         services.AddOptions<ExportOptions>().BindSection(ExportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<ModelStore>();
+        services.AddSingleton<ExportStore>();
         services.AddSingleton<ExportService>();
         return services;
     }

@@ -12,4 +12,10 @@ internal static partial class Log
 
     [LoggerMessage(6003, LogLevel.Warning, "No embeddings yet: the export groups images by source and duplicate groups only, not by near-copies")]
     public static partial void NoVectors(ILogger logger);
+
+    [LoggerMessage(6004, LogLevel.Warning, "{Count} labels cannot be in every split: {Labels}")]
+    public static partial void LabelsNotInEverySplit(ILogger logger, int count, string labels);
+
+    [LoggerMessage(6005, LogLevel.Information, "Caps left out {BySource} images of {Sources} places or products and {ByLabel} images of {Labels} labels")]
+    public static partial void Capped(ILogger logger, int bySource, int sources, int byLabel, int labels);
 }

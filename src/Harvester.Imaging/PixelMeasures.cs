@@ -14,8 +14,17 @@ public static class PixelMeasures
 
     public static PixelScores Measure(Mat bgr)
     {
+        ArgumentNullException.ThrowIfNull(bgr);
         using var grey = new Mat();
         Cv2.CvtColor(bgr, grey, ColorConversionCodes.BGR2GRAY);
+        return Measure(bgr, grey);
+    }
+
+    /// <summary>The same scores when the caller already has the grey image (it also feeds the hashes).</summary>
+    public static PixelScores Measure(Mat bgr, Mat grey)
+    {
+        ArgumentNullException.ThrowIfNull(bgr);
+        ArgumentNullException.ThrowIfNull(grey);
         var (dark, bright, entropy) = Exposure(grey);
         return new PixelScores(Sharpness(grey), Cv2.Mean(grey).Val0, dark, bright, entropy, Colorfulness(bgr));
     }

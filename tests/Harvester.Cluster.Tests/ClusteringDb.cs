@@ -33,10 +33,12 @@ public abstract class ClusteringDb(PostgresFixture fixture) : IAsyncLifetime
     protected ClusteringService Service(ClusteringOptions? o = null)
     {
         o ??= Defaults();
-        return new ClusteringService(Db, new ModelStore(Db), Options.Create(o), Gallery(o), NullLogger<ClusteringService>.Instance);
+        return new ClusteringService(Store, new ModelStore(Db), Options.Create(o), Gallery(o), NullLogger<ClusteringService>.Instance);
     }
 
-    protected ClusterGallery Gallery(ClusteringOptions o) => new(Db, Blobs, Options.Create(Storage), Options.Create(o));
+    protected ClusterStore Store => new(Db, new DuplicateGroups(Blobs));
+
+    protected ClusterGallery Gallery(ClusteringOptions o) => new(Store, Blobs, Options.Create(Storage), Options.Create(o));
 
     protected async Task<int> SeedModelAsync(int dim, string name = "test-model")
     {

@@ -233,6 +233,25 @@ public sealed class ClusteringRunTests(PostgresFixture fixture) : ClusteringDb(f
     }
 
     [Fact]
+    public async Task A_run_left_running_by_a_killed_process_is_swept_to_failed_with_the_reason()
+    {
+        var model = await SeedModelAsync(8);
+        await SeedBlobsAsync(model, 30, 8, 3, seed: 31);
+        using var child = System.Diagnostics.Process.Start("sleep", "0.1")!;
+        var start = Harvester.Data.Stages.ProcessIdentity.StartTicks(child.Id)!.Value;
+        await child.WaitForExitAsync();
+        var dead = Harvester.Data.Stages.ProcessIdentity.Format(Harvester.Data.Stages.ProcessIdentity.Host, child.Id, start);
+        var abandoned = await ScalarAsync<long>(
+            "INSERT INTO clustering_runs (model_id, k, status, started_at, owner) VALUES ($1, 3, 'running', now(), $2) RETURNING id", model, dead);
+
+        var run = await Service().RunAsync(new ClusterRequest { K = 3 }, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Failed, await ScalarAsync<RunStatus>("SELECT status FROM clustering_runs WHERE id = $1", abandoned));
+        Assert.Contains("stopped before it finished", await ScalarAsync<string>("SELECT error FROM clustering_runs WHERE id = $1", abandoned), StringComparison.Ordinal);
+        Assert.Equal(RunStatus.Completed, await ScalarAsync<RunStatus>("SELECT status FROM clustering_runs WHERE id = $1", run.RunId));
+    }
+
+    [Fact]
     public async Task A_run_that_fails_while_writing_is_marked_failed_and_leaves_no_assignments()
     {
         var model = await SeedModelAsync(8);

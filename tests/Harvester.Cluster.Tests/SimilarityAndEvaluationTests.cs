@@ -9,7 +9,7 @@ namespace Harvester.Cluster.Tests;
 [Collection(PostgresCollection.Name)]
 public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : ClusteringDb(fixture)
 {
-    private SimilarityGrouper Grouper(ClusteringOptions? o = null) => new(Db, new ModelStore(Db), Options.Create(o ?? Defaults()), NullLogger<SimilarityGrouper>.Instance);
+    private SimilarityGrouper Grouper(ClusteringOptions? o = null) => new(Db, Store, new ModelStore(Db), Options.Create(o ?? Defaults()), NullLogger<SimilarityGrouper>.Instance);
 
     /// <summary>40 random directions; 5 of them get two near copies (cosine ≈ 0.99), one a far copy (cosine ≈ 0.9).</summary>
     private async Task<(int Model, long[] Ids, List<long[]> Expected, long FarCopy)> SeedNearCopiesAsync(bool index)
@@ -98,7 +98,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         var run = await Service().RunAsync(new ClusterRequest { K = 3 }, CancellationToken.None);
         var file = Path.Combine(Storage.ResolveRoot(), $"labels-{Guid.NewGuid():N}.csv");
         await File.WriteAllLinesAsync(file, ["image_id,label", "# blob of each image", .. ids.Select((id, i) => $"{id},blob-{truth[i]}")]);
-        var evaluator = new ClusterEvaluator(Db);
+        var evaluator = new ClusterEvaluator(Store);
 
         var report = await evaluator.EvaluateAsync(run.RunId, file, CancellationToken.None);
         Assert.NotNull(report.External);
@@ -106,7 +106,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         Assert.Equal(1.0, report.External.AdjustedRandIndex, 12);
         Assert.Equal(1.0, report.External.NormalizedMutualInformation, 12);
         Assert.Equal(1.0, report.External.Purity, 12);
-        Assert.Equal(90, report.Metrics["images"]!.GetValue<int>());
+        Assert.Equal(90, report.Metrics.Images);
 
         var byPlace = await evaluator.EvaluateAsync(run.RunId, "place", CancellationToken.None);
         Assert.Equal(0.9, byPlace.External!.Purity, 12);
@@ -123,7 +123,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         var model = await SeedModelAsync(8);
         var (ids, _, _) = await SeedBlobsAsync(model, 20, 8, 2, seed: 22);
         var run = await Service().RunAsync(new ClusterRequest { K = 2 }, CancellationToken.None);
-        var evaluator = new ClusterEvaluator(Db);
+        var evaluator = new ClusterEvaluator(Store);
         var dir = Storage.ResolveRoot();
 
         var malformed = Path.Combine(dir, $"bad-{Guid.NewGuid():N}.csv");
@@ -155,7 +155,7 @@ public sealed class SimilarityAndEvaluationTests(PostgresFixture fixture) : Clus
         var o = Defaults();
         o.K = 2;
         o.SimilarityGroupsOnSchedule = true;
-        var worker = new ClusterStage(Db, new ModelStore(Db), Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusterStage>.Instance);
+        var worker = new ClusterStage(Db, Store, new ModelStore(Db), Service(o), Grouper(o), Options.Create(o), TimeProvider.System, NullLogger<ClusterStage>.Instance);
         Assert.True(await worker.RunOnceAsync(CancellationToken.None));
         Assert.Equal(2L, await ScalarAsync<long>("SELECT count(*) FROM clustering_runs WHERE status = 'completed'"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM work_leases WHERE stage = 'cluster'"));

@@ -73,7 +73,7 @@ public sealed class RadiusLookupTests(PostgresFixture fixture) : IAsyncLifetime
             rows.Add((Flip(query, spread), "accepted"));
         }
 
-        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash) FROM STDIN (FORMAT BINARY)"))
+        await using (var copy = await conn.BeginBinaryImportAsync("COPY images (sha256, byte_size, source_url, status, phash, hash_version) FROM STDIN (FORMAT BINARY)"))
         {
             for (var i = 0; i < rows.Count; i++)
             {
@@ -83,6 +83,7 @@ public sealed class RadiusLookupTests(PostgresFixture fixture) : IAsyncLifetime
                 await copy.WriteAsync($"https://example.test/{i}.jpg", NpgsqlDbType.Text);
                 await copy.WriteAsync(rows[i].Status, NpgsqlDbType.Text);
                 await copy.WriteAsync(PerceptualHash.ToBits(rows[i].Hash), NpgsqlDbType.Bit);
+                await copy.WriteAsync((short)PerceptualHash.Recipe, NpgsqlDbType.Smallint); // lookups never compare hashes of different recipes
             }
 
             await copy.CompleteAsync();

@@ -84,6 +84,27 @@ public sealed class EmbeddedPostgresTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cluster_left_running_by_db_start_survives_other_commands_exiting_until_db_stop()
+    {
+        var pinned = NewCluster();
+        await pinned.StartAsync(CancellationToken.None);
+        await pinned.DetachAsync(CancellationToken.None); // `harvester db start`
+        var pidFile = Path.Combine(pinned.DataDir, "postmaster.pid");
+
+        var command = NewCluster(); // any command that runs and exits
+        await command.StartAsync(CancellationToken.None);
+        await command.StopAsync(CancellationToken.None);
+        Assert.True(File.Exists(pidFile), "a command exiting stopped the cluster db start left running");
+        Assert.Equal(1, await ScalarAsync(command, "SELECT 1"));
+
+        var stop = NewCluster(); // `harvester db stop`
+        await stop.StartAsync(CancellationToken.None);
+        stop.Unpin();
+        await stop.StopAsync(CancellationToken.None);
+        Assert.False(File.Exists(pidFile), "db stop left the cluster running");
+    }
+
+    [Fact]
     public async Task A_killed_server_recovers_committed_rows_on_next_start()
     {
         var options = PostgresFixture.TestOptions();

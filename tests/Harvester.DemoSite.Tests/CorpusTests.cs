@@ -18,9 +18,29 @@ public sealed class CorpusTests
     }
 
     [Fact]
+    public void All_keeps_every_tile_of_every_source_including_the_close_and_flat_ones_the_demo_subset_leaves_out()
+    {
+        var all = PhotoCorpus.All();
+        var demo = PhotoCorpus.Distinct();
+
+        Assert.Equal(all.Count(p => p.InDemo), demo.Count);
+        Assert.Equal(demo, all.Where(p => p.InDemo));
+        Assert.Contains(all, p => p.Flat);
+        Assert.Contains(all, p => !p.Flat && !p.InDemo);
+        Assert.DoesNotContain(demo, p => p.Flat);
+        Assert.All(PhotoCorpus.Sources.Where(s => s.Cut.Whole), s => Assert.Single(all, p => p.SourcePath == s.Path));
+        // Every held-out package the benchmarks report on contributes photos.
+        Assert.All(PhotoCorpus.Sources.Select(s => s.Package).Distinct(), pkg => Assert.Contains(all, p => p.Package == pkg));
+        // A tiled source is cut into a full grid: every cell of the grid is there, close or not.
+        var garden = all.Where(p => p.SourcePath.EndsWith("/Garden.jpg", StringComparison.Ordinal)).ToList();
+        var rows = garden.Max(p => p.Y) / garden[0].Height;
+        Assert.True(garden.Count >= 16 && garden.Count % (rows + 1) == 0, $"{garden.Count} tiles");
+    }
+
+    [Fact]
     public void Crops_of_the_same_source_never_overlap()
     {
-        foreach (var group in PhotoCorpus.Distinct().GroupBy(p => p.SourcePath))
+        foreach (var group in PhotoCorpus.All().GroupBy(p => p.SourcePath))
         {
             var regions = group.Select(p => new Rect(p.X, p.Y, p.Width, p.Height)).ToList();
             for (var i = 0; i < regions.Count; i++)

@@ -76,9 +76,9 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
         Assert.Equal(0, await ScalarAsync("SELECT count(*) FROM work_leases"));
 
         var model = (await host.Get<ModelRegistry>().ListAsync(CancellationToken.None)).Single().Model;
-        Assert.Equal(DefaultModel.Dimension, model.Dimension);
+        Assert.Equal(GistModel.Dimension, model.Dimension);
         var indexDef = await StringAsync($"SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_embeddings_m{model.Id}'");
-        Assert.Contains($"((embedding)::vector({DefaultModel.Dimension})) vector_cosine_ops", indexDef);
+        Assert.Contains($"((embedding)::vector({GistModel.Dimension})) vector_cosine_ops", indexDef);
         Assert.Contains($"WHERE (model_id = {model.Id})", indexDef);
 
         // The stored vectors are what the embedder computes for the blob.
@@ -109,8 +109,7 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
     public async Task Knn_query_uses_the_model_index_and_filters_return_k_rows()
     {
         await using var host = new InferenceTestHost(_db);
-        var resolved = await host.Get<ModelCatalog>().ResolveAsync(DefaultModel.Name, CancellationToken.None);
-        var model = await host.Get<ModelRegistry>().EnsureAsync(resolved, CancellationToken.None);
+        var model = await host.Get<ModelRegistry>().EnsureAsync(await host.Get<ModelHost>().GetAsync(GistModel.Name, CancellationToken.None), CancellationToken.None);
 
         // 1000 synthetic unit vectors around 20 centres (uniform noise in 560 dimensions has no meaningful neighbours); every 10th image is seen at a place in "Mangwon" (a 10% filter), 3 images in cluster 1 of a run.
         const int n = 1000;
@@ -159,7 +158,7 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
 
         var query = vectors[ids[17]];
         var search = host.Get<SimilarSearch>();
-        var (sql, ps) = SimilarSearch.BuildQuery(model, new SearchFilter(), null, 10);
+        var (sql, ps) = EmbedStore.BuildQuery(model, new SearchFilter(), null, 10);
         await using (var explain = _db.DataSource.CreateCommand("EXPLAIN " + sql))
         {
             explain.Parameters.AddWithValue(new Vector(query));
@@ -239,12 +238,13 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
     {
         await using var host = new InferenceTestHost(_db);
         var registry = host.Get<ModelRegistry>();
-        var resolved = await host.Get<ModelCatalog>().ResolveAsync(DefaultModel.Name, CancellationToken.None);
-        await registry.EnsureAsync(resolved, CancellationToken.None);
-        var changed = resolved with { Manifest = resolved.Manifest with { Mean = [0.1f, 0.1f, 0.1f] } };
+        var embedder = await host.Get<ModelHost>().GetAsync(GistModel.Name, CancellationToken.None);
+        await registry.EnsureAsync(embedder, CancellationToken.None);
+        var changed = embedder.Model with { Manifest = embedder.Model.Manifest with { Mean = [0.1f, 0.1f, 0.1f] } };
         changed = changed with { ManifestSha256 = changed.Manifest.ComputeSha256() };
         await using var fresh = new InferenceTestHost(_db);
-        var e = await Assert.ThrowsAsync<HarvesterException>(() => fresh.Get<ModelRegistry>().EnsureAsync(changed, CancellationToken.None));
+        using var changedEmbedder = Embedder.Load(changed, fresh.Options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var e = await Assert.ThrowsAsync<HarvesterException>(() => fresh.Get<ModelRegistry>().EnsureAsync(changedEmbedder, CancellationToken.None));
         Assert.Contains("different manifest", e.Message);
         Assert.Contains("bump", e.Message);
     }

@@ -21,10 +21,20 @@ public sealed class InferenceTestHost : IAsyncDisposable
             ["Storage:Root"] = Root,
             ["Inference:ExecutionProvider"] = "cpu",
             ["Inference:IntraOpThreads"] = "2",
+            // Most tests here are about the stage and search, not a model: the small generated one keeps them quick.
+            ["Inference:Model"] = GistModel.Name,
         };
         foreach (var (k, v) in settings ?? [])
         {
-            values[k] = v;
+            // A null value removes the key, so the option's own default applies.
+            if (v is null)
+            {
+                values.Remove(k);
+            }
+            else
+            {
+                values[k] = v;
+            }
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();

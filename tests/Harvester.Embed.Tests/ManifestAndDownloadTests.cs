@@ -12,7 +12,7 @@ namespace Harvester.Embed.Tests;
 
 public sealed class ManifestAndDownloadTests : IAsyncLifetime
 {
-    private readonly byte[] _model = DefaultModel.Build();
+    private readonly byte[] _model = GistModel.Build();
     private readonly List<string?> _ranges = [];
     private WebApplication _server = null!;
     private string _baseUrl = "";
@@ -37,7 +37,7 @@ public sealed class ManifestAndDownloadTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private ModelManifest Remote(string name, string? sha = null) => DefaultModel.Manifest with
+    private ModelManifest Remote(string name, string? sha = null) => GistModel.Manifest with
     {
         Name = name,
         Url = _baseUrl + "/models/gist.onnx",
@@ -47,9 +47,9 @@ public sealed class ManifestAndDownloadTests : IAsyncLifetime
     [Fact]
     public void Default_manifest_is_valid_and_round_trips_through_json()
     {
-        DefaultModel.Manifest.Validate("default");
-        var back = ModelManifest.Parse(DefaultModel.Manifest.ToJson(), "json");
-        Assert.Equal(DefaultModel.Manifest.ToJson(), back.ToJson());
+        GistModel.Manifest.Validate("default");
+        var back = ModelManifest.Parse(GistModel.Manifest.ToJson(), "json");
+        Assert.Equal(GistModel.Manifest.ToJson(), back.ToJson());
     }
 
     [Theory]
@@ -88,7 +88,7 @@ public sealed class ManifestAndDownloadTests : IAsyncLifetime
         var resolved = await catalog.ResolveAsync("remote", CancellationToken.None);
         Assert.Equal(requests, _ranges.Count);
         using var embedder = Embedder.Load(resolved, new InferenceOptions { ExecutionProvider = "cpu" }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        Assert.Equal(DefaultModel.Dimension, embedder.Embed([Photos.Load(1)[0].Jpeg], CancellationToken.None)[0].Length);
+        Assert.Equal(GistModel.Dimension, embedder.Embed([Photos.Load(1)[0].Jpeg], CancellationToken.None)[0].Length);
     }
 
     [Fact]
@@ -136,14 +136,14 @@ public sealed class ManifestAndDownloadTests : IAsyncLifetime
 
         var unknown = await Assert.ThrowsAsync<HarvesterException>(() => catalog.ResolveAsync("nope", CancellationToken.None));
         Assert.Contains("Unknown model 'nope'", unknown.Message);
-        Assert.Contains(DefaultModel.Name, unknown.Message);
+        Assert.Contains(GistModel.Name, unknown.Message);
     }
 
     [Fact]
     public async Task Output_dimension_different_from_the_manifest_is_refused_at_load()
     {
         await using var host = new InferenceTestHost(null);
-        var resolved = await host.Get<ModelCatalog>().ResolveAsync(DefaultModel.Name, CancellationToken.None);
+        var resolved = await host.Get<ModelCatalog>().ResolveAsync(GistModel.Name, CancellationToken.None);
         var wrong = resolved with { Manifest = resolved.Manifest with { Dimension = 512 } };
         var e = Assert.Throws<HarvesterException>(() =>
             Embedder.Load(wrong, new InferenceOptions { ExecutionProvider = "cpu" }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));

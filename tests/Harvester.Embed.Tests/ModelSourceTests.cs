@@ -38,15 +38,15 @@ public sealed class ModelSourceTests
         await using var host = new InferenceTestHost(null);
         var elsewhere = Path.Combine(host.Root, "downloads", "my-model.onnx");
         Directory.CreateDirectory(Path.GetDirectoryName(elsewhere)!);
-        var bytes = DefaultModel.Build();
+        var bytes = GistModel.Build();
         await File.WriteAllBytesAsync(elsewhere, bytes);
         var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var catalog = host.Get<ModelCatalog>();
 
         foreach (var (name, manifest) in new[]
                  {
-                     ("by-path", DefaultModel.Manifest with { Name = "by-path", File = elsewhere, Sha256 = sha }),
-                     ("by-url", DefaultModel.Manifest with { Name = "by-url", Url = new Uri(elsewhere).AbsoluteUri, Sha256 = sha }),
+                     ("by-path", GistModel.Manifest with { Name = "by-path", File = elsewhere, Sha256 = sha }),
+                     ("by-url", GistModel.Manifest with { Name = "by-url", Url = new Uri(elsewhere).AbsoluteUri, Sha256 = sha }),
                  })
         {
             Directory.CreateDirectory(catalog.DirectoryFor(name));
@@ -57,10 +57,10 @@ public sealed class ModelSourceTests
             Assert.Equal(elsewhere, resolved.ModelPath);
             Assert.False(File.Exists(Path.Combine(catalog.DirectoryFor(name), "model.onnx")), "used in place, not copied");
             using var embedder = Embedder.Load(resolved, new InferenceOptions { ExecutionProvider = "cpu" }, NullLogger.Instance);
-            Assert.Equal(DefaultModel.Dimension, embedder.Embed([Photos.Load(1)[0].Jpeg], CancellationToken.None)[0].Length);
+            Assert.Equal(GistModel.Dimension, embedder.Embed([Photos.Load(1)[0].Jpeg], CancellationToken.None)[0].Length);
         }
 
-        var tampered = DefaultModel.Manifest with { Name = "tampered", File = elsewhere, Sha256 = new string('0', 64) };
+        var tampered = GistModel.Manifest with { Name = "tampered", File = elsewhere, Sha256 = new string('0', 64) };
         Directory.CreateDirectory(catalog.DirectoryFor("tampered"));
         await File.WriteAllTextAsync(Path.Combine(catalog.DirectoryFor("tampered"), ModelCatalog.ManifestFileName), tampered.ToJson());
         var e = await Assert.ThrowsAsync<HarvesterException>(() => catalog.ResolveAsync("tampered", CancellationToken.None));

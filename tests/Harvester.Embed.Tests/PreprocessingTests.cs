@@ -122,8 +122,8 @@ public sealed class PreprocessingTests
     [Fact]
     public void Undecodable_bytes_give_one_clear_error()
     {
-        var p = new Preprocessor(DefaultModel.Manifest);
-        var e = Assert.Throws<Harvester.Core.HarvesterException>(() => p.Process("GIF89a but not really"u8, new float[DefaultModel.Manifest.ValuesPerImage]));
+        var p = new Preprocessor(GistModel.Manifest);
+        var e = Assert.Throws<Harvester.Core.HarvesterException>(() => p.Process("GIF89a but not really"u8, new float[GistModel.Manifest.ValuesPerImage]));
         Assert.Contains("cannot be decoded", e.Message);
     }
 }

@@ -19,7 +19,7 @@ internal static class ClusterCommands
     private static readonly Option<string?> Algorithm = new("--algorithm") { Description = "lloyd or minibatch." };
     private static readonly Option<bool> Cold = new("--cold") { Description = "Do not warm-start from the previous run's centroids." };
     private static readonly Option<bool> NoGallery = new("--no-gallery") { Description = "Skip contact sheets, PCA map and projector files." };
-    private static readonly Option<double?> Threshold = new("--threshold") { Description = "Cosine similarity at or above which images are grouped (default Clustering:SimilarityThreshold, 0.95)." };
+    private static readonly Option<double?> Threshold = new("--threshold") { Description = "Cosine similarity at or above which images are grouped (default Clustering:SimilarityThreshold, else the model's manifest threshold)." };
     private static readonly Option<bool> AsDuplicates = new("--as-duplicates") { Description = "Also write the groups as curation duplicate groups (kind 'embedding'): all but the kept image become duplicates." };
     private static readonly Option<long> Run = new("--run") { Description = "Clustering run id.", Required = true };
     private static readonly Option<string?> Labels = new("--labels") { Description = "Ground truth: a file of 'image_id,label' lines, or 'place' / 'product' (where each image came from)." };
@@ -66,6 +66,28 @@ internal static class ClusterCommands
             return 0;
         }));
 
+        var ratings = new Command("ratings", "People's 1–5 coherence ratings of a run's clusters (given on the dashboard at /runs/<id>/rate): mean and count per cluster and for the run.");
+        ratings.Options.Add(Run);
+        ratings.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
+        {
+            var store = services.GetRequiredService<ClusterStore>();
+            var run = await store.RunAsync(pr.GetValue(Run), ct);
+            var rows = await store.RatingsAsync(run.Id, ct);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Create(inv, $"Run {run.Id} ({run.Model}, k = {run.K}): ratings of cluster coherence, 1–5"));
+            Console.WriteLine("  cluster   size    mean  ratings");
+            foreach (var (cluster, size, mean, count) in rows)
+            {
+                Console.WriteLine(string.Create(inv, $"  {cluster,7} {size,6} {(mean is { } m ? m.ToString("F2", inv) : "-"),7} {count,8}"));
+            }
+
+            var rated = rows.Where(r => r.Mean is not null).ToList();
+            Console.WriteLine(rated.Count == 0
+                ? "  nobody has rated this run yet: open /runs/" + run.Id.ToString(inv) + "/rate on the dashboard"
+                : string.Create(inv, $"  run mean {rated.Average(r => r.Mean!.Value):F2} over {rated.Count} of {rows.Count} clusters, {rated.Sum(r => r.Ratings)} ratings"));
+            return 0;
+        }));
+
         var gallery = new Command("gallery", "(Re)write a run's contact sheets, index.html, PCA map and projector files.");
         gallery.Options.Add(Run);
         gallery.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
@@ -77,6 +99,7 @@ internal static class ClusterCommands
 
         cluster.Subcommands.Add(groups);
         cluster.Subcommands.Add(gallery);
+        cluster.Subcommands.Add(ratings);
 
         var evaluate = new Command("evaluate", "Print a clustering run's metrics (inertia, silhouette, Davies-Bouldin, k sweep, drift) and, with --labels, ARI, NMI and purity.");
         evaluate.Options.Add(Run);
@@ -137,23 +160,20 @@ internal static class ClusterCommands
     public static void PrintEvaluation(EvaluationReport r)
     {
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(inv, $"Clustering run {r.RunId} ({r.Status}): model {r.Model}, scope {r.Scope}, k = {r.K}, method {r.Parameters["method"]}"));
-        foreach (var key in new[] { "images", "inertia", "silhouette", "silhouetteSample", "daviesBouldin", "iterations", "converged", "kChosenBy", "elbowK", "warmStartFrom", "groups", "groupedImages" })
+        Console.WriteLine(string.Create(inv, $"Clustering run {r.RunId} ({r.Status.ToString().ToLowerInvariant()}): model {r.Model}, scope {r.Scope}, k = {r.K}, method {r.Parameters.Method}"));
+        foreach (var (key, value) in r.Metrics.Figures())
         {
-            if (r.Metrics[key] is { } v)
-            {
-                Console.WriteLine($"  {key,-18} {v.ToJsonString()}");
-            }
+            Console.WriteLine($"  {key,-18} {value}");
         }
 
-        if (r.Metrics["sweep"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } sweep)
+        if (r.Metrics.Sweep.Count > 0)
         {
-            PrintSweep(sweep.Select(p => (p!["k"]!.GetValue<int>(), p["inertia"]!.GetValue<double>(), p["silhouette"]!.GetValue<double>())), r.K);
+            PrintSweep(r.Metrics.Sweep.Select(p => (p.K, p.Inertia, p.Silhouette)), r.K);
         }
 
-        if (r.Metrics["drift"] is { } drift)
+        if (r.Metrics.Drift is { } d)
         {
-            Console.WriteLine($"  drift              {drift.ToJsonString()}");
+            Console.WriteLine(string.Create(inv, $"  drift              since run {d.PreviousRunId}: {d.Moved} of {d.Common} moved, {d.Added} new, {d.Removed} gone, ARI {d.AdjustedRandIndex:F4}"));
         }
 
         if (r.External is { } e)

@@ -34,11 +34,13 @@ internal static class CorpusCommand
 
             foreach (var group in PhotoCorpus.Sources.GroupBy(s => s.Package))
             {
-                var photos = PhotoCorpus.Distinct().Count(p => group.Any(s => s.Path == p.SourcePath));
-                Console.WriteLine($"{group.Key,-20} {group.Count(),4} files {photos,6} photos");
+                var paths = group.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+                var photos = PhotoCorpus.All().Count(p => paths.Contains(p.SourcePath));
+                var demo = PhotoCorpus.Distinct().Count(p => paths.Contains(p.SourcePath));
+                Console.WriteLine($"{group.Key,-26} {group.Count(),4} files {photos,6} photos {demo,6} in the demo subset");
             }
 
-            Console.WriteLine($"{"total",-20} {sources.Count,4} files {built.Count,6} photos  fingerprint {built.IdsHash} (recorded: {recorded.IdsHash})");
+            Console.WriteLine($"{"total",-26} {sources.Count,4} files {built.Count,6} photos {PhotoCorpus.Distinct().Count,6} in the demo subset  fingerprint {built.IdsHash} (recorded: {recorded.IdsHash})");
             return Task.FromResult(built == recorded ? 0 : 1);
         }));
         return command;

@@ -53,6 +53,7 @@ internal static class DbCommands
         {
             var database = services.GetRequiredService<HarvesterDatabase>();
             await database.StartAsync(migrate: false, ct);
+            database.Cluster?.Unpin();
             await database.StopAsync(ct);
             Console.WriteLine(database.Cluster is null ? "Configured server: nothing to stop." : "Stopped (unless another Harvester process still uses it).");
             return 0;

@@ -96,6 +96,8 @@ internal static class DemoCommand
             var model = embedding.Model.Length > 0 ? embedding.Model : services.GetRequiredService<IOptions<InferenceOptions>>().Value.Model;
 
             Console.WriteLine($"[embed] {embedded} vectors with {model} in {embedClock.Elapsed.TotalSeconds:F1} s");
+            var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(null, 64, ct);
+            Console.WriteLine($"[near-copies] {near.Confirmed} copies the hashes missed (mirrored, cropped, overlaid) found among {near.Candidates} nearest-neighbour candidates; {near.GroupsChanged} duplicate groups changed");
 
             var outDir = Path.Combine(services.GetRequiredService<IOptions<Core.StorageOptions>>().Value.ResolveOutputRoot(), "demo");
             Directory.CreateDirectory(outDir);
@@ -128,8 +130,13 @@ internal static class DemoCommand
                 ExportCommand.Print(export);
             }
 
+            // What a person looks at to judge all of the above: one page with pictures.
+            var report = await ReportCommand.WriteAsync(services, Path.Combine(outDir, "report"), null, ct);
+            Console.WriteLine($"[report] {report.Images} images: rejects with examples, duplicate groups, near-misses, clusters, the export ({report.Elapsed.TotalSeconds:F1} s)");
+
             Console.WriteLine();
             Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
+            Console.WriteLine($"  curation report (open in a browser): {report.Path}");
             Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<BlobStore>().Root}");
             if (sheetPath is not null)
             {
@@ -213,7 +220,7 @@ internal static class DemoCommand
         }
 
         var path = Path.Combine(outDir, "nearest.png");
-        await File.WriteAllBytesAsync(path, ContactSheet.Render(tiles, columns: 3, tileSize: 220, title: $"nearest images to image {imageId}"), ct);
+        await File.WriteAllBytesAsync(path, ContactSheet.Render(tiles, columns: 3, tileSize: 220, title: $"{result.Model.Name}: nearest images to image {imageId}"), ct);
         return path;
     }
 

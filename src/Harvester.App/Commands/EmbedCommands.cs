@@ -21,9 +21,11 @@ internal static class EmbedCommands
     private static Command CreateEmbed()
     {
         var batch = new Option<int?>("--batch") { Description = "Images claimed per pass; default: Inference:ClaimBatch." };
-        var embed = new Command("embed", "Embed every accepted image that has no vector for the model yet, then exit.");
+        var noNearCopies = new Option<bool>("--no-near-copies") { Description = "Skip the near-copy pass (copies the hashes missed, found by the model's neighbours and a pixel check)." };
+        var embed = new Command("embed", "Embed every accepted image that has no vector for the model yet, fold the near-copies that finds into duplicate groups, then exit.");
         embed.Options.Add(Model);
         embed.Options.Add(batch);
+        embed.Options.Add(noNearCopies);
         embed.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
             var service = services.GetRequiredService<EmbedService>();
@@ -42,6 +44,12 @@ internal static class EmbedCommands
             var seconds = clock.Elapsed.TotalSeconds;
             Console.WriteLine($"[embed] {name}: {embedded} images embedded, {failed} failed, {seconds:F1} s" +
                 (embedded > 0 ? $" ({embedded / seconds:F1} images/s; read+decode {decode.TotalSeconds:F1} s, inference {inference.TotalSeconds:F1} s, write {write.TotalSeconds:F1} s)" : ""));
+            if (!pr.GetValue(noNearCopies))
+            {
+                var near = await services.GetRequiredService<NearCopyService>().RunUntilDoneAsync(model, size, ct);
+                Console.WriteLine($"[near-copies] {near.Checked} images compared with their nearest neighbours: {near.Candidates} candidates, {near.Confirmed} copies confirmed by their pixels, {near.GroupsChanged} duplicate groups changed");
+            }
+
             return 0;
         }));
         return embed;
@@ -144,7 +152,7 @@ internal static class EmbedCommands
 
     private static Command CreateModels()
     {
-        var fetch = new Option<string?>("--fetch") { Description = "Download (or generate) this model now and register it." };
+        var fetch = new Option<string?>("--fetch") { Description = "Download (or generate) this model now, load it (checking its graph) and register it." };
         var models = new Command("models", "Models Harvester knows (generated, manifests in the models directory, configuration) and the registered ones with their vector counts.");
         models.Options.Add(fetch);
         models.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
@@ -154,9 +162,9 @@ internal static class EmbedCommands
             var options = services.GetRequiredService<IOptions<InferenceOptions>>().Value;
             if (pr.GetValue(fetch) is { } name)
             {
-                var resolved = await catalog.ResolveAsync(name, ct);
-                var registered = await registry.EnsureAsync(resolved, ct);
-                Console.WriteLine($"{name}: {resolved.ModelPath} (registered as id {registered.Id}, {registered.Cast}, index {registered.IndexName})");
+                var embedder = await services.GetRequiredService<ModelHost>().GetAsync(name, ct);
+                var registered = await registry.EnsureAsync(embedder, ct);
+                Console.WriteLine($"{name}: {embedder.Model.ModelPath} (registered as id {registered.Id}, {registered.Cast}, index {registered.IndexName})");
             }
 
             Console.WriteLine($"Models directory: {catalog.ModelsRoot}   configured model: {options.Model}   provider: {options.ExecutionProvider}");
@@ -168,7 +176,7 @@ internal static class EmbedCommands
                 {
                     var m = catalog.GetManifest(n);
                     dim = m.Dimension.ToString(CultureInfo.InvariantCulture);
-                    present = n == DefaultModel.Name || File.Exists(Path.Combine(catalog.DirectoryFor(n), m.File)) ? "present" : m.Url is null ? "missing" : "download";
+                    present = n is GistModel.Name or ResNet18Model.Name || File.Exists(Path.Combine(catalog.DirectoryFor(n), m.File)) ? "present" : m.Url is null ? "missing" : "download";
                     description = m.Description ?? "";
                 }
                 catch (HarvesterException e)

@@ -34,7 +34,7 @@ public sealed class DashboardOptions
 /// Prometheus gauges (<c>/metrics</c>) and the output folder's galleries and reports (<c>/out/…</c>, read-only).
 /// A small Kestrel app of its own, so the worker and the <c>dashboard</c> command can both run it.
 /// </summary>
-public sealed class DashboardServer(PipelineStatus status, IOptions<DashboardOptions> options, IOptions<StorageOptions> storage) : IAsyncDisposable
+public sealed class DashboardServer(PipelineStatus status, IOptions<DashboardOptions> options, IOptions<StorageOptions> storage, RatingEndpoints? ratings = null) : IAsyncDisposable
 {
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new(System.Text.Json.JsonSerializerDefaults.Web)
     {
@@ -60,6 +60,8 @@ public sealed class DashboardServer(PipelineStatus status, IOptions<DashboardOpt
         app.MapGet("/api/status", async (CancellationToken aborted) => Results.Json(await status.ReadAsync(aborted), JsonOptions));
         app.MapGet("/metrics", async (CancellationToken aborted) =>
             Results.Text(DashboardPage.Metrics(await status.ReadAsync(aborted)), "text/plain; version=0.0.4; charset=utf-8"));
+
+        ratings?.Map(app);
 
         var output = storage.Value.ResolveOutputRoot();
         Directory.CreateDirectory(output);

@@ -146,6 +146,14 @@ public sealed class Image
     public byte[]? PixelHash { get; set; }
     public BitArray? PHash { get; set; }
     public BitArray? DHash { get; set; }
+    /// <summary>The pHash recipe of <see cref="PHash"/> (Harvester.Imaging.PerceptualHash.Recipe); other recipes are never compared.</summary>
+    public short? HashVersion { get; set; }
+    /// <summary>8x8 CIE Lab thumbnail (192 bytes) that confirms a pHash match.</summary>
+    public byte[]? ColourLayout { get; set; }
+    /// <summary>Encoding quality from the container: 101 lossless, else the JPEG/WebP quality 1-100; null unknown.</summary>
+    public float? EncodeQuality { get; set; }
+    /// <summary>The JPEG's tables are exactly IJG's at <see cref="EncodeQuality"/>.</summary>
+    public bool? EncodeExact { get; set; }
     public long? DuplicateOfId { get; set; }
     public long? DuplicateGroupId { get; set; }
     public string? PhotoType { get; set; }
@@ -177,6 +185,8 @@ public sealed class DuplicateGroup
     public DuplicateKind Kind { get; set; }
     public long KeptImageId { get; set; }
     public int Size { get; set; }
+    /// <summary>The keep rule's deciding criterion for the kept image ("lossless", "higher quality", "no overlay"...).</summary>
+    public string? KeepReason { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -190,6 +200,10 @@ public sealed class EmbeddingModel
     public int Dimension { get; set; }
     /// <summary>"vector" or "halfvec".</summary>
     public string VectorType { get; set; } = "vector";
+    /// <summary>The model's manifest thresholds (cosine similarity); null where the manifest sets none.</summary>
+    public double? NearCopyCosine { get; set; }
+    public double? SimilarityGroupCosine { get; set; }
+    public double? NearDuplicateCosine { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -199,6 +213,8 @@ public sealed class Embedding
     public int ModelId { get; set; }
     /// <summary>Untyped pgvector column; each model's HNSW index casts it to that model's dimension.</summary>
     public required Vector Vector { get; set; }
+    /// <summary>When the embed stage's near-copy pass compared this image with its nearest neighbours (null: not yet).</summary>
+    public DateTimeOffset? NearCopyCheckedAt { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 
@@ -215,6 +231,19 @@ public sealed class ClusteringRun
     public string? Error { get; set; }
     public DateTimeOffset StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>The process running it (host:pid:start); a running run whose owner died is swept to failed.</summary>
+    public string? Owner { get; set; }
+}
+
+/// <summary>A person's 1–5 rating of how coherent one cluster of a run looks (one row per run, cluster and rater).</summary>
+public sealed class ClusterRating
+{
+    public long RunId { get; set; }
+    public int ClusterIndex { get; set; }
+    public required string Rater { get; set; }
+    public int Rating { get; set; }
+    public DateTimeOffset RatedAt { get; set; }
 }
 
 public sealed class ClusterCentroid

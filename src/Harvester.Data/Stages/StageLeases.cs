@@ -127,6 +127,22 @@ public static class StageLeases
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Gives back every live claim this process holds for <paramref name="stage"/> (and its per-model variants
+    /// "stage:…"): after a pass failed half-way, e.g. because the database went away, its claims would otherwise wait
+    /// out their lease although nobody works on them.
+    /// </summary>
+    public static async Task<int> ReleaseOwnAsync(NpgsqlDataSource dataSource, string stage, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE work_leases SET lease_until = now()
+            WHERE claimed_by = $1 AND lease_until > now() AND (stage = $2 OR stage LIKE $2 || ':%')
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ProcessIdentity.Current });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = stage });
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     /// <summary>Ends at once the live leases held by processes of this machine that no longer run. Returns how many.</summary>
     public static async Task<int> ReclaimDeadOwnersAsync(NpgsqlDataSource dataSource, CancellationToken ct)
     {

@@ -21,7 +21,7 @@ public sealed class WorkerHealth
 /// leases and come back when those end. Anything else stops the worker with a non-zero exit code, so a service
 /// manager restarts or reports it instead of seeing a clean exit.
 /// </summary>
-public sealed class StageWorker(IStage stage, TimeProvider time, WorkerHealth health, IHostApplicationLifetime lifetime, ILogger<StageWorker> logger)
+public sealed class StageWorker(IStage stage, HarvesterDatabase database, TimeProvider time, WorkerHealth health, IHostApplicationLifetime lifetime, ILogger<StageWorker> logger)
     : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
@@ -37,11 +37,19 @@ public sealed class StageWorker(IStage stage, TimeProvider time, WorkerHealth he
     private async Task LoopAsync(CancellationToken ct)
     {
         var outage = 0;
+        var abandoned = false;
         while (!ct.IsCancellationRequested)
         {
             TimeSpan delay;
             try
             {
+                if (abandoned && stage.Concurrency == 1)
+                {
+                    // The pass the outage broke claimed items it never finished: give them back now, not when the lease ends.
+                    await StageLeases.ReleaseOwnAsync(database.DataSource, stage.Name, ct);
+                }
+
+                abandoned = false;
                 var result = await stage.RunOnceAsync(ct);
                 if (outage > 0)
                 {
@@ -58,6 +66,7 @@ public sealed class StageWorker(IStage stage, TimeProvider time, WorkerHealth he
             catch (Exception e) when (TransientDatabaseErrors.Is(e))
             {
                 outage++;
+                abandoned = true;
                 delay = Backoff(outage);
                 Log.DatabaseUnavailable(logger, stage.Name, TransientDatabaseErrors.Describe(e), delay);
             }

@@ -49,6 +49,8 @@ public static class WorkerServiceCollectionExtensions
     private sealed class StageWorkers(IServiceProvider services) : IHostedService
     {
         private readonly List<StageWorker> _workers = [];
+        private readonly CancellationTokenSource _stopping = new();
+        private Task _janitor = Task.CompletedTask;
 
         public async Task StartAsync(CancellationToken cancellationToken)
         {
@@ -56,7 +58,7 @@ public static class WorkerServiceCollectionExtensions
             foreach (var stage in services.GetServices<IStage>().Where(s => selected.Count == 0 || selected.Contains(s.Name)))
             {
                 _workers.Add(new StageWorker(
-                    stage, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
+                    stage, services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
                     services.GetRequiredService<IHostApplicationLifetime>(), services.GetRequiredService<ILogger<StageWorker>>()));
             }
 
@@ -64,11 +66,32 @@ public static class WorkerServiceCollectionExtensions
             {
                 await w.StartAsync(cancellationToken);
             }
+
+            // Temp files of downloads a killed process left: swept once per worker start, off the start path.
+            var blobs = services.GetRequiredService<BlobStore>();
+            var logger = services.GetRequiredService<ILogger<BlobStore>>();
+            _janitor = Task.Run(() =>
+            {
+                try
+                {
+                    var removed = blobs.RemoveOrphanedTempFiles(TimeSpan.FromHours(1), _stopping.Token);
+                    if (removed > 0)
+                    {
+                        Log.OrphanedTempFilesRemoved(logger, removed, blobs.Root);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or OperationCanceledException)
+                {
+                    Log.OrphanedTempFilesFailed(logger, e.Message);
+                }
+            }, CancellationToken.None);
         }
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
-            await Task.WhenAll(_workers.Select(w => w.StopAsync(cancellationToken)));
+            await _stopping.CancelAsync();
+            await Task.WhenAll(_workers.Select(w => w.StopAsync(cancellationToken)).Append(_janitor));
+            _stopping.Dispose();
         }
     }
 }

@@ -4,16 +4,47 @@ using System.Text;
 
 namespace Harvester.DemoSite.Corpus;
 
-/// <summary>How many photos a corpus holds and a short hash of their ids in order: two machines agree on both or differ.</summary>
+/// <summary>
+/// How many photos a corpus holds and a short hash of their ids in order (each marked when it is in the demo subset):
+/// two machines agree on both or differ.
+/// </summary>
 public sealed record CorpusFingerprint(int Count, string IdsHash)
 {
     public static CorpusFingerprint Of(IReadOnlyList<CorpusPhoto> photos)
     {
-        var ids = string.Join('\n', photos.Select(p => p.Id));
+        ArgumentNullException.ThrowIfNull(photos);
+        var ids = string.Join('\n', photos.Select(p => p.InDemo ? p.Id + "\tdemo" : p.Id));
         return new CorpusFingerprint(photos.Count, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ids)))[..16]);
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Count} photos, ids {IdsHash}");
+}
+
+/// <summary>How a source file is cut into corpus photos (the lock's optional 4th column).</summary>
+/// <param name="Whole">One photo: the whole file.</param>
+/// <param name="TileLongSide">Tiles cut as if the file were scaled to this long side (0: at full size).</param>
+public sealed record CorpusCut(bool Whole, int TileLongSide)
+{
+    /// <summary>No 4th column: large files tiled at full size, small ones whole.</summary>
+    public static CorpusCut Default { get; } = new(false, 0);
+
+    public static bool TryParse(string text, out CorpusCut cut)
+    {
+        cut = Default;
+        if (text == "whole")
+        {
+            cut = new CorpusCut(true, 0);
+            return true;
+        }
+
+        if (text.StartsWith("tiles:", StringComparison.Ordinal) && int.TryParse(text.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var side) && side >= 2 * PhotoCorpus.TileWidth)
+        {
+            cut = new CorpusCut(false, side);
+            return true;
+        }
+
+        return false;
+    }
 }
 
 /// <summary>scripts/corpus.lock, compiled into the assembly so the list cannot drift from the code that reads it.</summary>
@@ -50,9 +81,13 @@ internal sealed record CorpusLock(IReadOnlyList<CorpusSource> Sources, CorpusFin
             {
                 sources.Add(new CorpusSource(package, path, sha));
             }
+            else if (f is [var package4, var path4, var sha4, var cut] && Path.IsPathFullyQualified(path4) && sha4.Length == 64 && CorpusCut.TryParse(cut, out var parsed))
+            {
+                sources.Add(new CorpusSource(package4, path4, sha4) { Cut = parsed });
+            }
             else
             {
-                throw new FormatException($"scripts/corpus.lock: cannot read the line '{line}' (expected 'package /absolute/path sha256').");
+                throw new FormatException($"scripts/corpus.lock: cannot read the line '{line}' (expected 'package /absolute/path sha256 [whole|tiles:<long side>]').");
             }
         }
 

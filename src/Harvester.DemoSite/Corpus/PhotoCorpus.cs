@@ -7,7 +7,17 @@ using OpenCvSharp.ImgHash;
 namespace Harvester.DemoSite.Corpus;
 
 /// <summary>A region of a real photograph on disk: the whole file, or one cell of a non-overlapping grid over it.</summary>
-public sealed record CorpusPhoto(string Id, string SourcePath, int X, int Y, int Width, int Height);
+public sealed record CorpusPhoto(string Id, string SourcePath, int X, int Y, int Width, int Height)
+{
+    /// <summary>The Debian package the source file comes from.</summary>
+    public string Package { get; init; } = "";
+
+    /// <summary>Near-uniform (grey standard deviation below 6): sky, bokeh, a wall.</summary>
+    public bool Flat { get; init; }
+
+    /// <summary>In the demo site's subset (<see cref="PhotoCorpus.Distinct"/>): not flat, and not close to a photo taken before it.</summary>
+    public bool InDemo { get; init; }
+}
 
 /// <summary>How <see cref="PhotoCorpus.Variant"/> derives a copy of a photo.</summary>
 public enum VariantKind
@@ -23,15 +33,23 @@ public enum VariantKind
 }
 
 /// <summary>One file the corpus is cut from, as scripts/corpus.lock records it.</summary>
-public sealed record CorpusSource(string Package, string Path, string Sha256);
+public sealed record CorpusSource(string Package, string Path, string Sha256)
+{
+    public CorpusCut Cut { get; init; } = CorpusCut.Default;
+}
 
 /// <summary>
-/// Real photographs installed by the setup step, exactly the files scripts/corpus.lock lists (Debian's mate-backgrounds
-/// nature set and python3-skimage's sample photos), cut into distinct photos: small files whole, large files as a
-/// non-overlapping grid of tiles. Flat tiles (sky, bokeh) and tiles perceptually close to one already taken are left
-/// out, so every corpus photo is a different picture. Nothing is taken because it happens to be on the machine: a listed
-/// file that is missing or differs is an error, so the same checkout gives the same corpus everywhere. Used by the demo
-/// site and by tests and benchmarks that need real photographs instead of synthetic pixels.
+/// Real photographs from Debian packages the setup step installs or extracts, exactly the files scripts/corpus.lock
+/// lists, cut into photos: small files whole, large files as a non-overlapping grid of tiles (the lock can say
+/// otherwise per file). Two views:
+/// <list type="bullet">
+/// <item><see cref="All"/>: every photo, hard cases kept: neighbouring tiles of one picture, low-detail and flat tiles.
+/// What benchmarks use: real crawls are full of similar-but-distinct photos, and leaving them out inflates precision.</item>
+/// <item><see cref="Distinct"/>: the demo site's curated subset: flat tiles and tiles perceptually close to one taken
+/// before are left out, so every demo photo is a different picture.</item>
+/// </list>
+/// Nothing is taken because it happens to be on the machine: a listed file that is missing or differs is an error, so
+/// the same checkout gives the same corpus everywhere.
 /// </summary>
 public static class PhotoCorpus
 {
@@ -39,13 +57,14 @@ public static class PhotoCorpus
     public const int TileWidth = 352;
     public const int TileHeight = 264;
 
-    private const int Version = 1;
+    private const int Version = 2;
     private const double MinTileStdDev = 6.0;
     private const int MinPerceptualDistance = 10;
 
     private static readonly Lazy<CorpusLock> LockFile = new(CorpusLock.LoadEmbedded, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<IReadOnlyList<string>> VerifiedSources = new(VerifySources, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> All = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> Everything = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> DemoSubset = new(() => Interleave(Everything.Value.Where(p => p.InDemo)), LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lock RenderLock = new();
 
     /// <summary>The files scripts/corpus.lock lists, in its order.</summary>
@@ -54,8 +73,8 @@ public static class PhotoCorpus
     /// <summary>The fingerprint scripts/corpus.lock records for the corpus built from its sources.</summary>
     public static CorpusFingerprint RecordedFingerprint => LockFile.Value.Fingerprint;
 
-    /// <summary>The fingerprint of the corpus as built on this machine: its size and a hash of its ids in order.</summary>
-    public static CorpusFingerprint Fingerprint => CorpusFingerprint.Of(All.Value);
+    /// <summary>The fingerprint of the corpus as built on this machine: every photo's id in order (<see cref="All"/>), marked when in the demo subset.</summary>
+    public static CorpusFingerprint Fingerprint => CorpusFingerprint.Of(Everything.Value);
 
     /// <summary>
     /// The listed photo files, sorted by path, each checked against its recorded SHA-256. Throws
@@ -87,15 +106,22 @@ public static class PhotoCorpus
     }
 
     /// <summary>
-    /// Distinct photos in a deterministic order that alternates between source files (so any prefix is varied),
-    /// each with a stable id: "&lt;stem&gt;" for a whole file, "&lt;stem&gt;-r&lt;row&gt;c&lt;col&gt;" for a tile.
+    /// The demo site's subset, in a deterministic order that alternates between source files (so any prefix is
+    /// varied), each with a stable id: "&lt;stem&gt;" for a whole file, "&lt;stem&gt;-r&lt;row&gt;c&lt;col&gt;" for a tile.
+    /// Curated for showing: benchmarks use <see cref="All"/>.
     /// </summary>
     public static IReadOnlyList<CorpusPhoto> Distinct(int max = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(max);
-        var all = All.Value;
+        var all = DemoSubset.Value;
         return max >= all.Count ? all : [.. all.Take(max)];
     }
+
+    /// <summary>
+    /// Every photo of the corpus, none filtered out (flat and perceptually close tiles included, flagged), in the
+    /// same alternating order: the benchmark set, with the hard cases a real crawl has.
+    /// </summary>
+    public static IReadOnlyList<CorpusPhoto> All() => Everything.Value;
 
     /// <summary>The photo as a baseline JPEG, long side at most <paramref name="maxSide"/>; cached on disk.</summary>
     public static byte[] RenderJpeg(CorpusPhoto photo, int maxSide = 1024, int quality = 90)
@@ -121,7 +147,7 @@ public static class PhotoCorpus
 
             using var source = ReadSource(photo.SourcePath);
             byte[]? result = null;
-            foreach (var sibling in All.Value.Where(p => p.SourcePath == photo.SourcePath).Append(photo).DistinctBy(p => p.Id))
+            foreach (var sibling in Everything.Value.Where(p => p.SourcePath == photo.SourcePath).Append(photo).DistinctBy(p => p.Id))
             {
                 var bytes = EncodeRegion(source, sibling, maxSide, quality);
                 WriteAtomically(CachePath(sibling, maxSide, quality), bytes);
@@ -270,6 +296,7 @@ public static class PhotoCorpus
             return cached;
         }
 
+        var bySource = Sources.ToDictionary(s => s.Path, StringComparer.Ordinal);
         var perSource = new List<List<CorpusPhoto>>();
         var hashes = new List<byte[]>();
         var stems = new HashSet<string>(StringComparer.Ordinal);
@@ -282,47 +309,58 @@ public static class PhotoCorpus
                 continue;
             }
 
+            var source = bySource[path];
             var stem = UniqueStem(path, stems);
             var taken = new List<CorpusPhoto>();
-            var tiled = image.Width >= 2 * TileWidth && image.Height >= 2 * TileHeight;
-            var regions = tiled ? TileRegions(image.Width, image.Height) : [(new Rect(0, 0, image.Width, image.Height), -1, -1)];
-            foreach (var (rect, row, col) in regions)
+            foreach (var (rect, row, col) in Regions(image.Width, image.Height, source.Cut))
             {
                 using var region = new Mat(image, rect);
-                if (IsFlat(region) || IsNearDuplicate(phash, region, hashes))
-                {
-                    continue;
-                }
-
+                var flat = IsFlat(region);
+                // The demo subset's filter: a tile close to one taken before (OpenCV pHash under 10 bits) is left out.
+                var inDemo = !flat && !IsNearDuplicate(phash, region, hashes);
                 var id = row < 0 ? stem : string.Create(CultureInfo.InvariantCulture, $"{stem}-r{row}c{col}");
-                taken.Add(new CorpusPhoto(id, path, rect.X, rect.Y, rect.Width, rect.Height));
+                taken.Add(new CorpusPhoto(id, path, rect.X, rect.Y, rect.Width, rect.Height) { Package = source.Package, Flat = flat, InDemo = inDemo });
             }
 
             perSource.Add(taken);
         }
 
-        var ordered = new List<CorpusPhoto>();
-        for (var i = 0; perSource.Any(list => i < list.Count); i++)
-        {
-            ordered.AddRange(perSource.Where(list => i < list.Count).Select(list => list[i]));
-        }
-
+        var ordered = Interleave(perSource.SelectMany((list, s) => list.Select((p, i) => (p, s, i))).OrderBy(t => t.i).ThenBy(t => t.s).Select(t => t.p));
         WriteManifest(manifest, ordered);
         return ordered;
     }
 
-    private static IEnumerable<(Rect Rect, int Row, int Col)> TileRegions(int width, int height)
+    /// <summary>Keeps the given order (already alternating between sources); a named step so both views order alike.</summary>
+    private static List<CorpusPhoto> Interleave(IEnumerable<CorpusPhoto> photos) => [.. photos];
+
+    private static IEnumerable<(Rect Rect, int Row, int Col)> Regions(int width, int height, CorpusCut cut)
+    {
+        if (cut.Whole)
+        {
+            return [(new Rect(0, 0, width, height), -1, -1)];
+        }
+
+        // tiles:<long side>: the grid a copy scaled to that long side would have, mapped back onto the full-size file.
+        var scale = cut.TileLongSide > 0 ? Math.Max(width, height) / (double)cut.TileLongSide : 1.0;
+        var tileW = (int)Math.Round(TileWidth * scale);
+        var tileH = (int)Math.Round(TileHeight * scale);
+        return width >= 2 * tileW && height >= 2 * tileH
+            ? TileRegions(width, height, tileW, tileH)
+            : [(new Rect(0, 0, width, height), -1, -1)];
+    }
+
+    private static IEnumerable<(Rect Rect, int Row, int Col)> TileRegions(int width, int height, int tileW, int tileH)
     {
         // Centre the grid so the leftover margin is split between both edges.
-        var cols = width / TileWidth;
-        var rows = height / TileHeight;
-        var x0 = (width - (cols * TileWidth)) / 2;
-        var y0 = (height - (rows * TileHeight)) / 2;
+        var cols = width / tileW;
+        var rows = height / tileH;
+        var x0 = (width - (cols * tileW)) / 2;
+        var y0 = (height - (rows * tileH)) / 2;
         for (var r = 0; r < rows; r++)
         {
             for (var c = 0; c < cols; c++)
             {
-                yield return (new Rect(x0 + (c * TileWidth), y0 + (r * TileHeight), TileWidth, TileHeight), r, c);
+                yield return (new Rect(x0 + (c * tileW), y0 + (r * tileH), tileW, tileH), r, c);
             }
         }
     }
@@ -473,10 +511,11 @@ public static class PhotoCorpus
     private static string ManifestPath(IReadOnlyList<string> sources)
     {
         var key = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"v{Version}|{TileWidth}x{TileHeight}|{MinTileStdDev}|{MinPerceptualDistance}"));
+        var cuts = Sources.ToDictionary(s => s.Path, s => s.Cut, StringComparer.Ordinal);
         foreach (var source in sources)
         {
             var info = new FileInfo(source);
-            key.Append(CultureInfo.InvariantCulture, $"|{source}:{info.Length}:{info.LastWriteTimeUtc.Ticks}");
+            key.Append(CultureInfo.InvariantCulture, $"|{source}:{info.Length}:{info.LastWriteTimeUtc.Ticks}:{cuts[source]}");
         }
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
@@ -495,13 +534,13 @@ public static class PhotoCorpus
         foreach (var line in File.ReadAllLines(path))
         {
             var f = line.Split('\t');
-            if (f.Length != 6 || !known.Contains(f[1]))
+            if (f.Length != 9 || !known.Contains(f[1]))
             {
                 return null;
             }
 
-            var n = f[2..].Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-            photos.Add(new CorpusPhoto(f[0], f[1], n[0], n[1], n[2], n[3]));
+            var n = f[2..6].Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            photos.Add(new CorpusPhoto(f[0], f[1], n[0], n[1], n[2], n[3]) { Package = f[6], Flat = f[7] == "1", InDemo = f[8] == "1" });
         }
 
         return photos;
@@ -510,7 +549,7 @@ public static class PhotoCorpus
     private static void WriteManifest(string path, List<CorpusPhoto> photos)
     {
         var text = string.Join('\n', photos.Select(p => string.Create(CultureInfo.InvariantCulture,
-            $"{p.Id}\t{p.SourcePath}\t{p.X}\t{p.Y}\t{p.Width}\t{p.Height}")));
+            $"{p.Id}\t{p.SourcePath}\t{p.X}\t{p.Y}\t{p.Width}\t{p.Height}\t{p.Package}\t{(p.Flat ? 1 : 0)}\t{(p.InDemo ? 1 : 0)}")));
         WriteAtomically(path, Encoding.UTF8.GetBytes(text));
     }
 

@@ -8,7 +8,7 @@ namespace Harvester.Embed;
 /// 48 values) is appended; the whole vector is L2-normalised in the graph. Good for near-duplicates and
 /// colour/layout similarity, not for semantics.
 /// </summary>
-public static class DefaultModel
+public static class GistModel
 {
     public const string Name = "harvester-gist";
     public const string Version = "1";
