@@ -13,8 +13,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 // Crawl benchmark: Harvester and Crawlee's PlaywrightCrawler crawl the same demo site (served by a separate process),
-// alternating, with the same Chromium, concurrency and caps. Prints places/min, photos/min, peak PSS and browsers.
-//   dotnet run -c Release --project bench/Harvester.Bench.Crawl -- --queries 16 --places 20 --photos 10 --runs 3
+// alternating, with the same Chromium, concurrency and caps, on the classic map layout and on the Paged layout (button
+// search, numbered pages replaced in place, CSS-background gallery with a 더보기 button), side by side. Prints, per
+// layout, places/min, photos/min (distinct photo URLs stored), peak PSS and browsers.
+//   dotnet run -c Release --project bench/Harvester.Bench.Crawl -- --queries 16 --places 20 --photos 10 --runs 3 [--layouts classic,paged]
 if (args.Length > 0 && args[0] == "--serve")
 {
     await using var site = await DemoSiteServer.StartAsync(new DemoSiteOptions
@@ -36,6 +38,14 @@ var photos = Arg("--photos", 10);
 var runs = Arg("--runs", 3);
 var pageConcurrency = Arg("--pages", 3);
 var downloads = Arg("--downloads", 8);
+var layouts = (Array.IndexOf(args, "--layouts") is var li and >= 0 ? args[li + 1] : "classic,paged").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+var crawlers = (Array.IndexOf(args, "--crawlers") is var ci and >= 0 ? args[ci + 1] : "harvester,crawlee").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+var siteOf = new Dictionary<string, string> { ["classic"] = "demo-map", ["paged"] = "demo-paged-map" };
+if (layouts.FirstOrDefault(l => !siteOf.ContainsKey(l)) is { } unknownLayout)
+{
+    Console.Error.WriteLine($"--layouts: '{unknownLayout}' is not classic or paged");
+    return 2;
+}
 var repo = FindRepo();
 var peerScript = Path.Combine(repo, "bench", "peers", "crawl", "crawlee-crawl.mjs");
 if (!File.Exists(Path.Combine(repo, "bench", "peers", "crawl", "node_modules", "crawlee", "package.json")))
@@ -71,18 +81,25 @@ var pgOptions = new PostgreSqlOptions { Fsync = false };
 var cluster = new EmbeddedPostgres(pgOptions, root, NullLogger.Instance);
 await cluster.StartAsync(CancellationToken.None);
 
-Console.WriteLine($"Crawl benchmark: {queries.Length} queries x {places} places x {photos} photos; {pageConcurrency} pages, {downloads} downloads at once; demo site {baseUrl} (faults off)");
+Console.WriteLine($"Crawl benchmark: {queries.Length} queries x {places} places x {photos} photos; {pageConcurrency} pages, {downloads} downloads at once; layouts {string.Join(", ", layouts)}; demo site {baseUrl} (faults off)");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {DateTime.UtcNow:yyyy-MM-dd}");
-var rows = new List<(string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers)>();
+var rows = new List<(string Layout, string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers)>();
 try
 {
     for (var r = 0; r < runs; r++)
     {
-        rows.Add(await RunHarvesterAsync(r));
-        rows.Add(await RunCrawleeAsync(r));
-        var h = rows[^2];
-        var c = rows[^1];
-        Console.WriteLine($"run {r + 1}: harvester {h.Seconds:0.0}s {h.Photos} photos {h.PeakRss / 1048576} MiB | crawlee {c.Seconds:0.0}s {c.Photos} photos {c.PeakRss / 1048576} MiB");
+        foreach (var layout in layouts)
+        {
+            var line = $"run {r + 1} {layout}:";
+            foreach (var who in crawlers)
+            {
+                var x = who == "crawlee" ? await RunCrawleeAsync(r, layout) : await RunHarvesterAsync(r, layout);
+                rows.Add((layout, who, x.Seconds, x.Places, x.Photos, x.PeakRss, x.Browsers));
+                line += $" {who} {x.Seconds:0.0}s {x.Places} places {x.Photos} photos {x.PeakRss / 1048576} MiB;";
+            }
+
+            Console.WriteLine(line);
+        }
     }
 }
 finally
@@ -94,22 +111,26 @@ finally
 }
 
 Console.WriteLine();
-Console.WriteLine($"{"crawler",-10} {"runs",4} {"median s",9} {"places/min",11} {"photos/min",11} {"peak PSS MiB",13} {"browsers",9}");
-foreach (var g in rows.GroupBy(x => x.Who))
+Console.WriteLine($"{"layout",-8} {"crawler",-10} {"runs",4} {"median s",9} {"places/min",11} {"photos/min",11} {"peak PSS MiB",13} {"browsers",9}");
+foreach (var g in rows.GroupBy(x => (x.Layout, x.Who)))
 {
     var sec = Median(g.Select(x => x.Seconds));
     var pl = Median(g.Select(x => x.Places * 60.0 / x.Seconds));
     var ph = Median(g.Select(x => x.Photos * 60.0 / x.Seconds));
     var rss = Median(g.Select(x => x.PeakRss / 1048576.0));
-    Console.WriteLine($"{g.Key,-10} {g.Count(),4} {sec,9:0.0} {pl,11:0.0} {ph,11:0.0} {rss,13:0} {g.Max(x => x.Browsers),9}");
+    Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} {g.Count(),4} {sec,9:0.0} {pl,11:0.0} {ph,11:0.0} {rss,13:0} {g.Max(x => x.Browsers),9}");
 }
 
-var hr = Median(rows.Where(x => x.Who == "harvester").Select(x => x.Photos * 60.0 / x.Seconds));
-var cr = Median(rows.Where(x => x.Who == "crawlee").Select(x => x.Photos * 60.0 / x.Seconds));
-Console.WriteLine($"photos/min ratio harvester/crawlee: {hr / cr:0.00}x");
+foreach (var layout in layouts.Where(_ => crawlers.Contains("harvester") && crawlers.Contains("crawlee")))
+{
+    double Rate(string who) => Median(rows.Where(x => x.Layout == layout && x.Who == who).Select(x => x.Photos * 60.0 / x.Seconds));
+    double Memory(string who) => Median(rows.Where(x => x.Layout == layout && x.Who == who).Select(x => x.PeakRss / 1048576.0));
+    Console.WriteLine($"{layout}: photos/min ratio harvester/crawlee {Rate("harvester") / Rate("crawlee"):0.00}x, peak memory ratio {Memory("harvester") / Memory("crawlee"):0.00}x");
+}
+
 return 0;
 
-async Task<(string, double, int, int, long, int)> RunHarvesterAsync(int run)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)> RunHarvesterAsync(int run, string layout)
 {
     var dbName = $"bench_{run}_{Guid.NewGuid():N}"[..20];
     await using (var admin = new NpgsqlConnection(cluster.ConnectionString("postgres")))
@@ -124,7 +145,7 @@ async Task<(string, double, int, int, long, int)> RunHarvesterAsync(int run)
         .AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Harvester"] = cluster.ConnectionString(dbName),
-            ["Storage:Root"] = Path.Combine(root, "run" + run),
+            ["Storage:Root"] = Path.Combine(root, $"run{run}-{layout}"),
             ["Crawler:PageConcurrency"] = pageConcurrency.ToString(CultureInfo.InvariantCulture),
             ["Crawler:DownloadConcurrency"] = downloads.ToString(CultureInfo.InvariantCulture),
             ["Crawler:PerHostRequestsPerSecond"] = "1000",
@@ -142,21 +163,26 @@ async Task<(string, double, int, int, long, int)> RunHarvesterAsync(int run)
     var crawler = services.GetRequiredService<CrawlService>();
     await using var memory = new ProcessTreeMemory(Environment.ProcessId, TimeSpan.FromMilliseconds(200), server.Id);
     var sw = Stopwatch.StartNew();
-    var job = await crawler.CreateJobAsync(new CrawlJobSpec { Site = "demo-map", BaseUrl = baseUrl, Queries = queries, PlacesPerQuery = places, PhotosPerPlace = photos }, CancellationToken.None);
+    var job = await crawler.CreateJobAsync(new CrawlJobSpec { Site = siteOf[layout], BaseUrl = baseUrl, Queries = queries, PlacesPerQuery = places, PhotosPerPlace = photos }, CancellationToken.None);
     var summary = await crawler.RunJobAsync(job, CancellationToken.None);
     sw.Stop();
+
+    // Photos = distinct photo URLs stored, as the peer counts them (a URL two places show is one photo to both).
+    await using var count = database.DataSource.CreateCommand("SELECT count(DISTINCT source_url)::int FROM image_sightings WHERE job_id = $1");
+    count.Parameters.Add(new NpgsqlParameter { Value = job });
+    var stored = (int)(await count.ExecuteScalarAsync())!;
     var browsers = services.GetRequiredService<BrowserHost>().BrowsersLaunched;
     await memory.DisposeAsync();
     await services.GetRequiredService<BrowserHost>().DisposeAsync();
     await database.StopAsync(CancellationToken.None);
     await services.DisposeAsync();
-    return ("harvester", sw.Elapsed.TotalSeconds, summary.Places, summary.PhotosStored, memory.PeakBytes, browsers);
+    return (sw.Elapsed.TotalSeconds, summary.Places, stored, memory.PeakBytes, browsers);
 }
 
-async Task<(string, double, int, int, long, int)> RunCrawleeAsync(int run)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)> RunCrawleeAsync(int run, string layout)
 {
-    var outDir = Path.Combine(root, "crawlee" + run);
-    var psi = new ProcessStartInfo("node", [peerScript, "--base", baseUrl, "--queries", string.Join('|', queries),
+    var outDir = Path.Combine(root, $"crawlee{run}-{layout}");
+    var psi = new ProcessStartInfo("node", [peerScript, "--layout", layout, "--base", baseUrl, "--queries", string.Join('|', queries),
         "--places", places.ToString(CultureInfo.InvariantCulture), "--photos", photos.ToString(CultureInfo.InvariantCulture),
         "--pages", pageConcurrency.ToString(CultureInfo.InvariantCulture), "--downloads", downloads.ToString(CultureInfo.InvariantCulture), "--out", outDir])
     {
@@ -164,7 +190,7 @@ async Task<(string, double, int, int, long, int)> RunCrawleeAsync(int run)
         UseShellExecute = false,
         WorkingDirectory = Path.GetDirectoryName(peerScript)!,
     };
-    psi.Environment["CRAWLEE_STORAGE_DIR"] = Path.Combine(root, "crawlee-storage" + run);
+    psi.Environment["CRAWLEE_STORAGE_DIR"] = Path.Combine(root, $"crawlee-storage{run}-{layout}");
     var sw = Stopwatch.StartNew();
     using var p = Process.Start(psi)!;
     var memory = new ProcessTreeMemory(p.Id, TimeSpan.FromMilliseconds(200));
@@ -174,7 +200,7 @@ async Task<(string, double, int, int, long, int)> RunCrawleeAsync(int run)
     await memory.DisposeAsync();
     var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{'));
     using var doc = JsonDocument.Parse(last);
-    return ("crawlee", sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers);
+    return (sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers);
 }
 
 static double Median(IEnumerable<double> xs)

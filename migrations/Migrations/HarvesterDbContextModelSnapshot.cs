@@ -29,7 +29,7 @@ namespace Harvester.Migrations.Migrations
             NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "frontier_kind", new[] { "category", "photo", "place", "product", "search" });
             NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "frontier_state", new[] { "claimed", "done", "failed", "pending" });
             NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "image_status", new[] { "accepted", "duplicate", "fetched", "rejected" });
-            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "job_status", new[] { "cancelled", "completed", "failed", "pending", "running" });
+            NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "job_status", new[] { "cancelled", "completed", "completed_with_failures", "failed", "pending", "running" });
             NpgsqlModelBuilderExtensions.HasPostgresEnum(modelBuilder, "run_status", new[] { "completed", "failed", "running" });
             NpgsqlModelBuilderExtensions.HasPostgresExtension(modelBuilder, "vector");
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
@@ -279,6 +279,35 @@ namespace Harvester.Migrations.Migrations
                     b.ToTable("crawl_jobs", (string)null);
                 });
 
+            modelBuilder.Entity("Harvester.Data.Entities.CrawlScheduleTick", b =>
+                {
+                    b.Property<string>("Schedule")
+                        .HasColumnType("text")
+                        .HasColumnName("schedule");
+
+                    b.Property<DateTimeOffset>("DueAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("due_at");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<long?>("JobId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("job_id");
+
+                    b.HasKey("Schedule", "DueAt")
+                        .HasName("pk_crawl_schedule_ticks");
+
+                    b.HasIndex("JobId")
+                        .HasDatabaseName("ix_crawl_schedule_ticks_job_id");
+
+                    b.ToTable("crawl_schedule_ticks", (string)null);
+                });
+
             modelBuilder.Entity("Harvester.Data.Entities.DuplicateGroup", b =>
                 {
                     b.Property<long>("Id")
@@ -465,6 +494,13 @@ namespace Harvester.Migrations.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("not_before");
 
+                    b.Property<string>("Owner")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("text")
+                        .HasDefaultValue("")
+                        .HasColumnName("owner");
+
                     b.Property<long?>("ParentId")
                         .HasColumnType("bigint")
                         .HasColumnName("parent_id");
@@ -498,12 +534,12 @@ namespace Harvester.Migrations.Migrations
                     b.HasIndex("ParentId")
                         .HasDatabaseName("ix_frontier_parent_id");
 
-                    b.HasIndex("JobId", "Kind", "Url")
-                        .IsUnique()
-                        .HasDatabaseName("ix_frontier_job_id_kind_url");
-
                     b.HasIndex("JobId", "State", "Priority")
                         .HasDatabaseName("ix_frontier_job_id_state_priority");
+
+                    b.HasIndex("JobId", "Kind", "Url", "Owner")
+                        .IsUnique()
+                        .HasDatabaseName("ix_frontier_job_id_kind_url_owner");
 
                     b.ToTable("frontier", (string)null);
                 });
@@ -1179,6 +1215,15 @@ namespace Harvester.Migrations.Migrations
                         .HasConstraintName("fk_crawl_jobs_sites_site_id");
 
                     b.Navigation("Site");
+                });
+
+            modelBuilder.Entity("Harvester.Data.Entities.CrawlScheduleTick", b =>
+                {
+                    b.HasOne("Harvester.Data.Entities.CrawlJob", null)
+                        .WithMany()
+                        .HasForeignKey("JobId")
+                        .OnDelete(DeleteBehavior.SetNull)
+                        .HasConstraintName("fk_crawl_schedule_ticks_crawl_jobs_job_id");
                 });
 
             modelBuilder.Entity("Harvester.Data.Entities.DuplicateGroup", b =>

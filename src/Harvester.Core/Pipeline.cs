@@ -32,9 +32,13 @@ public enum JobStatus
 {
     Pending = 0,
     Running = 1,
+    /// <summary>Every item finished and none failed.</summary>
     Completed = 2,
+    /// <summary>Nothing was stored and items failed (every item, or every one that could have led to a photo).</summary>
     Failed = 3,
     Cancelled = 4,
+    /// <summary>Every item finished; some failed, with their reasons on the frontier, and photos were stored.</summary>
+    CompletedWithFailures = 5,
 }
 
 public enum RunStatus

@@ -1,8 +1,10 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.Json;
 using Harvester.Core;
+using Harvester.Core.Stages;
 using Harvester.Core.Telemetry;
 using Harvester.Data;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Playwright;
@@ -10,30 +12,86 @@ using Npgsql;
 
 namespace Harvester.Crawl;
 
-public sealed record CrawlJobSummary(long JobId, JobStatus Status, int Pages, int Places, int Products, int PhotosFound, int PhotosStored, int Failures,
-    IReadOnlyDictionary<string, int> FailureReasons);
+/// <summary>The two kinds of crawl work, each with its own concurrency in a process: browser pages, and plain HTTP downloads.</summary>
+public enum CrawlLane
+{
+    /// <summary>Search, place, category and product pages, one at a time per lane (Crawler:PageConcurrency lanes).</summary>
+    Pages,
+
+    /// <summary>Photo downloads, Crawler:ClaimBatch at a time per lane (Crawler:DownloadConcurrency lanes).</summary>
+    Photos,
+}
+
+/// <summary>What one crawl pass did.</summary>
+public sealed record CrawlPassResult(int Claimed, int Pages, int PhotosStored, int Failed) : IStageResult<CrawlPassResult>
+{
+    public static CrawlPassResult Empty { get; } = new(0, 0, 0, 0);
+
+    public CrawlPassResult Add(CrawlPassResult other) => new(Claimed + other.Claimed, Pages + other.Pages, PhotosStored + other.PhotosStored, Failed + other.Failed);
+}
 
 /// <summary>
-/// Runs crawl jobs: expands and validates the request, seeds the persistent frontier, then works it with browser pages
-/// (search, place, category, product) and HTTP downloads (photos) until nothing is left. Safe to kill at any moment and
-/// to run from several processes: all state is in PostgreSQL and every item is claimed with a lease.
+/// The crawl stage's service: creates jobs (validated, seeded into the persistent frontier) and works the frontier in
+/// passes, each claiming a page or a few photos, working them and recording the result with the claim's release in
+/// one transaction. The worker (<see cref="CrawlStage"/>) runs passes over every unfinished job; a command runs the
+/// same passes over one job until it is done. All state is in PostgreSQL, so a kill at any moment loses nothing and
+/// several processes share a job.
 /// </summary>
 public sealed class CrawlService(
     HarvesterDatabase database,
     FrontierStore frontier,
     CrawlStore store,
-    SiteEngine engine,
+    CrawlJobStore jobs,
+    MapFlow map,
+    ShopFlow shop,
     BrowserHost browsers,
     PhotoDownloader downloader,
     HostThrottle throttle,
     IOptions<CrawlerOptions> options,
+    TimeProvider time,
     ILogger<CrawlService> logger)
 {
     private static readonly FrontierKind[] PageKinds = [FrontierKind.Search, FrontierKind.Place, FrontierKind.Category, FrontierKind.Product];
     private static readonly FrontierKind[] PhotoKinds = [FrontierKind.Photo];
 
+    private readonly ConcurrentDictionary<long, Task<JobRun?>> _runs = new();
+    private readonly ConcurrentDictionary<long, byte> _running = new();
+    private readonly WorkSignal _signal = new(time);
+    private readonly Lazy<SemaphoreSlim> _pageSlots = new(() => new SemaphoreSlim(options.Value.PageConcurrency));
+    private readonly Lazy<SemaphoreSlim> _photoSlots = new(() => new SemaphoreSlim(options.Value.DownloadConcurrency));
+    private readonly ConcurrentDictionary<long, long> _countersWritten = new();
+    private long _lastReclaimTicks;
+
     /// <summary>Validates the request (nothing is crawled if it is invalid), records the job and seeds its frontier.</summary>
     public async Task<long> CreateJobAsync(CrawlJobSpec spec, CancellationToken ct)
+    {
+        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var jobId = await CreateJobAsync(spec, conn, tx, ct);
+        await tx.CommitAsync(ct);
+        return jobId;
+    }
+
+    /// <summary>
+    /// Creates the job of a schedule's tick, unless another worker (or an earlier pass) already did: the tick and its
+    /// job are recorded in one transaction. Null when the tick was taken.
+    /// </summary>
+    public async Task<long?> CreateScheduledJobAsync(CrawlSchedule schedule, DateTimeOffset due, CancellationToken ct)
+    {
+        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (!await CrawlJobStore.TryTakeTickAsync(conn, tx, schedule.Name, due, ct))
+        {
+            return null;
+        }
+
+        var jobId = await CreateJobAsync(schedule.Job! with { Name = $"{schedule.Name} @ {due:yyyy-MM-dd HH:mm}Z" }, conn, tx, ct);
+        await CrawlJobStore.SetTickJobAsync(conn, tx, schedule.Name, due, jobId, ct);
+        await tx.CommitAsync(ct);
+        return jobId;
+    }
+
+    private async Task<long> CreateJobAsync(CrawlJobSpec spec, NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
     {
         var o = options.Value;
         spec.Validate(o);
@@ -41,179 +99,266 @@ public sealed class CrawlService(
         var baseUrl = new Uri(spec.BaseUrl ?? site.BaseUrl);
         var siteId = await store.EnsureSiteAsync(spec.Site, site.Kind.ToString().ToLowerInvariant(), baseUrl.ToString(), ct);
         var queries = spec.Expand();
-        long jobId;
-        await using (var cmd = database.DataSource.CreateCommand("""
-            INSERT INTO crawl_jobs (site_id, name, queries, parameters, profile, status, pages_visited, places_found, products_found, photos_found, photos_stored, failures)
-            VALUES ($1, $2, $3, $4::jsonb, $5, 'pending', 0, 0, 0, 0, 0, 0) RETURNING id
-            """))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = siteId });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = spec.Name ?? $"{spec.Site}: {queries.Count} queries" });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = queries.Select(q => q.Query).ToArray() });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(spec with { BaseUrl = baseUrl.AbsoluteUri }, FrontierStore.Json) });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = spec.Profile });
-            jobId = (long)(await cmd.ExecuteScalarAsync(ct))!;
-        }
-
+        var jobId = await jobs.CreateAsync(siteId, spec.Name ?? $"{spec.Site}: {queries.Count} queries", [.. queries.Select(q => q.Query)],
+            spec with { BaseUrl = baseUrl.AbsoluteUri }, spec.Profile, ct, conn, tx);
         var seeds = queries.Select(q => site.Kind == SiteKind.Map
-            ? new NewFrontierItem(FrontierKind.Search, SiteEngine.Expand(site.SearchUrl.Length > 0 ? site.SearchUrl : "{base}#search={query}", baseUrl, query: q.Query).AbsoluteUri,
+            ? new NewFrontierItem(FrontierKind.Search, SiteNavigator.Expand(site.SearchUrl.Length > 0 ? site.SearchUrl : "{base}#search={query}", baseUrl, query: q.Query).AbsoluteUri,
                 new FrontierContext { Query = q.Query, Neighbourhood = q.Neighbourhood, Category = q.Category, PhotoType = spec.PhotoType })
-            : new NewFrontierItem(FrontierKind.Category, SiteEngine.Expand(site.CategoryUrl, baseUrl, category: q.Query).AbsoluteUri,
+            : new NewFrontierItem(FrontierKind.Category, SiteNavigator.Expand(site.CategoryUrl, baseUrl, category: q.Query).AbsoluteUri,
                 new FrontierContext { Query = q.Query, Category = q.Category ?? q.Query })).ToList();
-        await frontier.EnqueueAsync(jobId, seeds, ct);
+        await frontier.EnqueueAsync(jobId, seeds, ct, conn, tx);
         return jobId;
     }
 
-    /// <summary>Jobs not yet finished (pending, or running when a process stopped), oldest first.</summary>
-    public async Task<IReadOnlyList<long>> UnfinishedJobsAsync(CancellationToken ct)
-    {
-        await using var cmd = database.DataSource.CreateCommand("SELECT id FROM crawl_jobs WHERE status IN ('pending', 'running') ORDER BY id");
-        var ids = new List<long>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            ids.Add(r.GetInt64(0));
-        }
+    public Task<IReadOnlyList<long>> UnfinishedJobsAsync(CancellationToken ct) => jobs.UnfinishedAsync(ct);
 
-        return ids;
-    }
+    public Task<CrawlJobSummary> SummarizeAsync(long jobId, CancellationToken ct) => jobs.SummarizeAsync(jobId, ct);
 
-    /// <summary>Works a job's frontier until nothing is left to do; resumes where any earlier run stopped.</summary>
+    public Task<IReadOnlyList<CrawlJobRow>> ListJobsAsync(CancellationToken ct) => jobs.ListAsync(ct);
+
+    /// <summary>
+    /// Works one job until nothing is left that this process can do (items other live processes hold are theirs), with
+    /// the passes the worker runs: Crawler:PageConcurrency + Crawler:DownloadConcurrency of them side by side, each
+    /// drained until it finds nothing. Resumes where any earlier run stopped.
+    /// </summary>
     public async Task<CrawlJobSummary> RunJobAsync(long jobId, CancellationToken ct)
     {
-        var (spec, siteId) = await LoadJobAsync(jobId, ct);
         var o = options.Value;
-        if (!o.Sites.TryGetValue(spec.Site, out var site))
+        var (spec, _, _) = await jobs.LoadAsync(jobId, ct);
+        if (!o.Sites.ContainsKey(spec.Site))
         {
             throw new HarvesterException($"Crawl job {jobId} uses site '{spec.Site}', which is no longer configured under Crawler:Sites.");
         }
 
-        var baseUrl = new Uri(spec.BaseUrl ?? site.BaseUrl);
-        var run = new JobRun(jobId, siteId, spec, spec.Site, site, baseUrl, AllowedHosts(site, baseUrl), spec.RespectRobotsTxt ?? o.RespectRobotsTxt);
-        var reclaimed = await frontier.ReclaimOrphansAsync(jobId, ct);
-        if (reclaimed > 0)
-        {
-            Log.ReclaimedOrphans(logger, reclaimed, jobId);
-        }
-
-        await SetStatusAsync(jobId, JobStatus.Running, ct);
-        // Bytes the blob store writes from here on count as the crawl's.
-        using var stage = HarvesterTelemetry.EnterStage("crawl");
         Log.JobStarted(logger, jobId, spec.Site, spec.Expand().Count);
-
-        using var pagesDone = new CancellationTokenSource();
-        using var workDone = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var counters = FlushCountersAsync(jobId, o.CounterFlushInterval, workDone.Token);
-        try
-        {
-            var pageWorkers = Enumerable.Range(0, o.PageConcurrency).Select(_ => PageWorkerAsync(run, ct)).ToList();
-            var photoWorker = PhotoWorkerAsync(run, pagesDone.Token, ct);
-            try
-            {
-                await Task.WhenAll(pageWorkers);
-            }
-            finally
-            {
-                await pagesDone.CancelAsync();
-            }
-
-            await photoWorker;
-        }
-        finally
-        {
-            await workDone.CancelAsync();
-            await counters;
-        }
-
-        var summary = await SummarizeAsync(jobId, ct);
-        var outstanding = await frontier.OutstandingAsync(jobId, [.. PageKinds, .. PhotoKinds], ct);
-        var status = outstanding == 0 ? JobStatus.Completed : JobStatus.Running;
-        await SetStatusAsync(jobId, status, ct);
-        summary = summary with { Status = status };
-        Log.JobFinished(logger, jobId, status.ToString(), summary.Pages, summary.Places, summary.Products, summary.PhotosStored, summary.Failures);
-        return summary;
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => StageRunner.DrainAsync(c => RunPassAsync(jobId, c), ct)));
+        await FinishIfDoneAsync(jobId, ct);
+        return await jobs.SummarizeAsync(jobId, ct);
     }
 
-    private sealed record JobRun(long JobId, long SiteId, CrawlJobSpec Spec, string SiteName, SiteDefinition Site, Uri BaseUrl, HashSet<string> Hosts, bool Robots)
+    /// <summary>Passes that can run side by side in one process: one per page lane and one per download lane.</summary>
+    public int Concurrency => options.Value.PageConcurrency + options.Value.DownloadConcurrency;
+
+    /// <summary>
+    /// One pass over one job or (null) every unfinished job: takes a free lane that has work — a page first, so that
+    /// discovery runs ahead, else Crawler:ClaimBatch photos — works it and records the outcome. At most
+    /// Crawler:PageConcurrency page passes and Crawler:DownloadConcurrency photo passes run at once in a process. When
+    /// nothing is claimable it waits, for this process's pages to queue more or for a retry's backoff to end, and
+    /// returns an empty result only when neither can bring work.
+    /// </summary>
+    public async Task<CrawlPassResult> RunPassAsync(long? jobId, CancellationToken ct)
+    {
+        var o = options.Value;
+        await ReclaimDeadOwnersAsync(ct);
+        while (true)
+        {
+            var woken = _signal.Next();
+            foreach (var lane in Lanes)
+            {
+                var slots = lane == CrawlLane.Pages ? _pageSlots.Value : _photoSlots.Value;
+                if (!await slots.WaitAsync(0, ct))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var claim = await frontier.ClaimAsync(jobId, KindsOf(lane), lane == CrawlLane.Pages ? 1 : o.ClaimBatch, o.Lease, o.MaxAttempts, ct);
+                    if (claim.Count > 0)
+                    {
+                        return await WorkAsync(lane, claim, ct);
+                    }
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }
+
+            // Pages in work here may still queue items; a retried item becomes due after its backoff.
+            var (working, nextDue) = await frontier.IdleStateAsync(jobId, [.. PageKinds, .. PhotoKinds], PageKinds, ct);
+            if (!working && nextDue is null)
+            {
+                return CrawlPassResult.Empty;
+            }
+
+            var wait = o.PollInterval;
+            if (nextDue is { } due && due - time.GetUtcNow() < wait)
+            {
+                wait = due - time.GetUtcNow();
+            }
+
+            await _signal.WaitAsync(woken, wait, ct);
+        }
+    }
+
+    private static readonly CrawlLane[] Lanes = [CrawlLane.Pages, CrawlLane.Photos];
+
+    private static FrontierKind[] KindsOf(CrawlLane lane) => lane == CrawlLane.Pages ? PageKinds : PhotoKinds;
+
+    private async Task<CrawlPassResult> WorkAsync(CrawlLane lane, FrontierClaim claim, CancellationToken ct)
+    {
+        var o = options.Value;
+        // Bytes the blob store writes from here on count as the crawl's.
+        using var stage = HarvesterTelemetry.EnterStage("crawl");
+        var result = CrawlPassResult.Empty with { Claimed = claim.Count };
+        foreach (var item in claim.Exhausted)
+        {
+            var reason = $"given up after {item.Attempts - 1} attempts: {item.LastError ?? "its claims ran out without an answer (the worker stopped or hung)"}";
+            await frontier.MarkFailedAsync(item, reason, true, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            result = result with { Failed = result.Failed + 1 };
+        }
+
+        var touched = new HashSet<long>(claim.Exhausted.Select(i => i.JobId));
+        foreach (var group in claim.Items.GroupBy(i => i.JobId))
+        {
+            touched.Add(group.Key);
+            var run = await RunOf(group.Key, ct);
+            if (run is null)
+            {
+                await frontier.ReleaseAsync([.. group.Select(i => i.Id)], CancellationToken.None);
+                continue;
+            }
+
+            if (_running.TryAdd(group.Key, 0))
+            {
+                await jobs.MarkRunningAsync([group.Key], ct);
+            }
+
+            foreach (var item in group)
+            {
+                var ok = lane == CrawlLane.Pages ? await WorkPageAsync(run, item, ct) : await DownloadPhotoAsync(run, item, ct);
+                result = ok
+                    ? result with { Pages = result.Pages + (lane == CrawlLane.Pages ? 1 : 0), PhotosStored = result.PhotosStored + (lane == CrawlLane.Photos ? 1 : 0) }
+                    : result with { Failed = result.Failed + 1 };
+                _signal.Pulse();
+            }
+        }
+
+        _signal.Pulse();
+        foreach (var job in touched)
+        {
+            await FinishIfDoneAsync(job, ct);
+            await WriteCountersIfDueAsync(job, ct);
+        }
+
+        return result;
+    }
+
+    /// <summary>Ends a job whose frontier is empty, logging its outcome; used after passes and by the worker's sweep.</summary>
+    public async Task FinishIfDoneAsync(long jobId, CancellationToken ct)
+    {
+        if (await frontier.OutstandingAsync(jobId, ct) > 0 || !await jobs.FinishIfDoneAsync(jobId, ct))
+        {
+            return;
+        }
+
+        var s = await jobs.SummarizeAsync(jobId, ct);
+        Log.JobFinished(logger, jobId, s.StatusText, s.Pages, s.Places, s.Products, s.PhotosStored, s.Failures);
+        _running.TryRemove(jobId, out _);
+        _runs.TryRemove(jobId, out _);
+        _countersWritten.TryRemove(jobId, out _);
+    }
+
+    /// <summary>
+    /// Writes a job's live counters at most once per Crawler:CounterFlushInterval in this process, so the dashboard and
+    /// `crawl jobs` see a job move while it runs. A failed write is logged and tried again after the next pass; the
+    /// job's own work reports a database that went away.
+    /// </summary>
+    private async Task WriteCountersIfDueAsync(long jobId, CancellationToken ct)
+    {
+        var now = time.GetTimestamp();
+        var last = _countersWritten.GetOrAdd(jobId, 0);
+        if (last != 0 && time.GetElapsedTime(last, now) < options.Value.CounterFlushInterval || !_countersWritten.TryUpdate(jobId, now, last))
+        {
+            return;
+        }
+
+        try
+        {
+            await jobs.WriteCountersAsync(jobId, ct);
+        }
+        catch (NpgsqlException e)
+        {
+            Log.CountersNotWritten(logger, jobId, e.Message.Split('\n')[0]);
+        }
+    }
+
+    private sealed record JobRun(long JobId, long SiteId, CrawlJobSpec Spec, SiteScope Scope, HashSet<string> Hosts, bool Robots)
     {
         public bool HostAllowed(Uri u) => Hosts.Contains(u.Host);
     }
 
-    private static HashSet<string> AllowedHosts(SiteDefinition site, Uri baseUrl)
-    {
-        var hosts = new HashSet<string>(site.AllowedHosts, StringComparer.OrdinalIgnoreCase) { baseUrl.Host };
-        return hosts;
-    }
-
-    /// <summary>
-    /// One browser page at a time: claims a page item and works it. A worker keeps its page between items (navigation
-    /// resets it) and takes a new one when its context is due to be replaced after Crawler:PagesPerContext pages.
-    /// </summary>
-    private async Task PageWorkerAsync(JobRun run, CancellationToken ct)
+    /// <summary>What a job needs while its items are worked; null (and the job failed) when its site is no longer configured.</summary>
+    private Task<JobRun?> RunOf(long jobId, CancellationToken ct) => _runs.GetOrAdd(jobId, async id =>
     {
         var o = options.Value;
-        BrowserHost.PageLease? lease = null;
+        var (spec, siteId, _) = await jobs.LoadAsync(id, ct);
+        if (!o.Sites.TryGetValue(spec.Site, out var site))
+        {
+            var error = $"site '{spec.Site}' is no longer configured under Crawler:Sites";
+            Log.JobCannotRun(logger, id, error);
+            await jobs.FailAsync(id, error, ct);
+            return null;
+        }
+
+        var baseUrl = new Uri(spec.BaseUrl ?? site.BaseUrl);
+        var hosts = new HashSet<string>(site.AllowedHosts, StringComparer.OrdinalIgnoreCase) { baseUrl.Host };
+        return new JobRun(id, siteId, spec, new SiteScope(spec.Site, site, baseUrl), hosts, spec.RespectRobotsTxt ?? o.RespectRobotsTxt);
+    });
+
+    /// <summary>Claims of dead processes on this machine go back at once, checked at most once per Crawler:PollInterval.</summary>
+    private async Task ReclaimDeadOwnersAsync(CancellationToken ct)
+    {
+        var now = time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastReclaimTicks);
+        if (last != 0 && time.GetElapsedTime(last, now) < options.Value.PollInterval || Interlocked.CompareExchange(ref _lastReclaimTicks, now, last) != last)
+        {
+            return;
+        }
+
+        foreach (var (job, count) in await frontier.ReclaimDeadOwnersAsync(ct))
+        {
+            Log.ReclaimedOrphans(logger, count, job);
+        }
+    }
+
+    /// <summary>A page item with a pooled browser page; false when it failed (recorded on the item).</summary>
+    private async Task<bool> WorkPageAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+    {
+        var lease = await browsers.RentPageAsync(ct);
         try
         {
-            while (!ct.IsCancellationRequested)
-            {
-                var batch = await frontier.ClaimAsync(run.JobId, PageKinds, 1, o.Lease, ct);
-                if (batch.Count == 0)
-                {
-                    if (await frontier.OutstandingAsync(run.JobId, PageKinds, ct) == 0)
-                    {
-                        return;
-                    }
-
-                    await Task.Delay(250, ct); // others hold the remaining items, or they wait for their backoff
-                    continue;
-                }
-
-                foreach (var item in batch)
-                {
-                    if (lease is null || lease.Expired)
-                    {
-                        if (lease is not null)
-                        {
-                            await lease.DisposeAsync();
-                        }
-
-                        lease = await browsers.AcquirePageAsync(ct);
-                    }
-
-                    lease.CountUse();
-                    await ProcessPageItemAsync(run, item, lease.Page, ct);
-                }
-            }
+            lease.CountUse();
+            return await ProcessPageItemAsync(run, item, lease.Page, ct);
         }
         finally
         {
-            if (lease is not null)
-            {
-                await lease.DisposeAsync();
-            }
+            await browsers.ReturnPageAsync(lease);
         }
     }
 
-    private async Task ProcessPageItemAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
+    private async Task<bool> ProcessPageItemAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
     {
         var url = new Uri(item.Url);
-        var kind = item.Kind.ToString().ToLowerInvariant();
-        using var span = HarvesterTelemetry.StartPageVisit(kind, url);
+        using var span = HarvesterTelemetry.StartPageVisit(item.Kind.ToString().ToLowerInvariant(), url);
         var clock = Stopwatch.StartNew();
         var failure = await VisitPageAsync(run, item, page, url, ct);
         HarvesterTelemetry.RecordItem("crawl", failure is null ? "visited" : "failed", clock.Elapsed, span, failure);
+        return failure is null;
     }
 
-    /// <summary>Works one page item; null when it went through, else the type of what failed it (it is then on record).</summary>
+    /// <summary>Works one page item; null when it went through, else the type of what failed it (it is then on record on the item).</summary>
     private async Task<string?> VisitPageAsync(JobRun run, ClaimedItem item, IPage page, Uri url, CancellationToken ct)
     {
-        var o = options.Value;
+        string failure;
+        string errorType;
+        var permanent = false;
         try
         {
             if (!run.HostAllowed(url))
             {
-                throw new CrawlPageException($"host {url.Host} is not allowed for site {run.SiteName}", true);
+                throw new CrawlPageException($"host {url.Host} is not allowed for site {run.Scope.Name}", true);
             }
 
             if (run.Robots && !await downloader.IsAllowedByRobotsAsync(url, ct))
@@ -238,7 +383,7 @@ public sealed class CrawlService(
                         await ProductAsync(run, item, page, url, ct);
                         break;
                     default:
-                        throw new CrawlPageException($"unexpected {item.Kind} item on a page worker", true);
+                        throw new CrawlPageException($"unexpected {item.Kind} item on a page lane", true);
                 }
             }
 
@@ -246,57 +391,54 @@ public sealed class CrawlService(
         }
         catch (CrawlPageException e)
         {
-            Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, e.Message);
-            await frontier.MarkFailedAsync(item, e.Message, e.Permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return e.GetType().Name;
+            (failure, errorType) = (e.Message, e.GetType().Name);
+            permanent = e.Permanent;
         }
         catch (PlaywrightException e) when (!ct.IsCancellationRequested)
         {
-            var reason = "browser error: " + e.Message.Split('\n')[0];
-            Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
-            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return e.GetType().Name;
+            (failure, errorType) = ("browser error: " + e.Message.Split('\n')[0], e.GetType().Name);
         }
         catch (TimeoutException e) when (!ct.IsCancellationRequested)
         {
-            var reason = "timed out: " + e.Message.Split('\n')[0];
-            Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
-            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return e.GetType().Name;
+            (failure, errorType) = ("timed out: " + e.Message.Split('\n')[0], e.GetType().Name);
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not HarvesterException and not NpgsqlException)
         {
             // One bad page never stops the job: whatever else it throws is recorded on the item and retried.
-            var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
-            Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, reason);
-            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return e.GetType().Name;
+            (failure, errorType) = ($"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", e.GetType().Name);
         }
+
+        var o = options.Value;
+        Log.ItemFailed(logger, item.Kind.ToString(), item.Url, item.Attempts, failure);
+        await frontier.MarkFailedAsync(item, failure, permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+        return errorType;
     }
 
     private async Task SearchAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
     {
-        var query = item.Context.Query ?? "";
-        var (places, noResults) = await engine.SearchAsync(page, run.SiteName, run.Site, run.BaseUrl, query, run.Spec.PlacesPerQuery, ct);
-        var children = places.Select((p, i) => new NewFrontierItem(FrontierKind.Place, p.Url, item.Context with { PageUrl = page.Url }, item.Id, 5)).ToList();
+        var (places, noResults) = await map.SearchAsync(page, run.Scope, item.Context.Query ?? "", run.Spec.PlacesPerQuery, ct);
+        var children = places.Select(p => new NewFrontierItem(FrontierKind.Place, p.Url, item.Context with { PageUrl = page.Url }, item.Id, 5)).ToList();
         await CompleteWithChildrenAsync(run.JobId, item, children, noResults ? "no results" : null, ct);
     }
 
     private async Task PlaceAsync(JobRun run, ClaimedItem item, IPage page, Uri url, CancellationToken ct)
     {
         // The place is recorded even when its photos then fail to load: its metadata is worth keeping.
-        var place = await engine.OpenPlaceAsync(page, run.SiteName, run.Site, url, item.Context, ct);
-        var placeId = await store.UpsertPlaceAsync(run.SiteId, place, ct);
-        var (photos, note) = await engine.PlacePhotosAsync(page, run.SiteName, run.Site, item.Context, run.Spec.PhotosPerPlace, ct);
-        var children = photos.Select(p => new NewFrontierItem(FrontierKind.Photo, p.Url.AbsoluteUri,
-            item.Context with { PlaceId = placeId, PageUrl = page.Url, PhotoType = p.PhotoType ?? item.Context.PhotoType }, item.Id, 10)).ToList();
+        long placeId = 0;
+        var (_, photos, note) = await map.PlaceAsync(page, run.Scope, url, item.Context, run.Spec.PhotosPerPlace,
+            async place => placeId = await store.UpsertPlaceAsync(run.SiteId, place, ct), ct);
+        var children = photos.Select(p =>
+        {
+            var context = item.Context with { PlaceId = placeId, PageUrl = page.Url, PhotoType = p.PhotoType ?? item.Context.PhotoType };
+            return new NewFrontierItem(FrontierKind.Photo, p.Url.AbsoluteUri, context, item.Id, 10, context.Owner);
+        }).ToList();
         await CompleteWithChildrenAsync(run.JobId, item, children, note, ct);
     }
 
     private async Task CategoryAsync(JobRun run, ClaimedItem item, IPage page, CancellationToken ct)
     {
         var category = item.Context.Query ?? item.Context.Category ?? "";
-        var products = await engine.CategoryAsync(page, run.SiteName, run.Site, run.BaseUrl, category, run.Spec.ProductsPerCategory, ct);
+        var products = await shop.CategoryAsync(page, run.Scope, category, run.Spec.ProductsPerCategory, ct);
         var children = products.Select((p, i) => new NewFrontierItem(FrontierKind.Product, p.Url,
             item.Context with { Rank = p.Rank ?? i + 1, PageUrl = page.Url }, item.Id, 5)).ToList();
         await CompleteWithChildrenAsync(run.JobId, item, children, products.Count == 0 ? "no products" : null, ct);
@@ -304,12 +446,19 @@ public sealed class CrawlService(
 
     private async Task ProductAsync(JobRun run, ClaimedItem item, IPage page, Uri url, CancellationToken ct)
     {
-        var (product, reviews, photos) = await engine.ProductAsync(page, run.SiteName, run.Site, url, item.Context, run.Spec.ReviewsPerProduct, ct);
+        var (product, reviews, photos) = await shop.ProductAsync(page, run.Scope, url, item.Context, run.Spec.ReviewsPerProduct, ct);
         var productId = await store.UpsertProductAsync(run.SiteId, product, ct);
         var reviewIds = await store.UpsertReviewsAsync(run.SiteId, null, productId, reviews, ct);
-        var children = photos.Select(p => new NewFrontierItem(FrontierKind.Photo, p.Url.AbsoluteUri,
-            item.Context with { ProductId = productId, ReviewId = p.ReviewId is not null && reviewIds.TryGetValue(p.ReviewId, out var rid) ? rid : null, PageUrl = page.Url },
-            item.Id, 10)).ToList();
+        var children = photos.Select(p =>
+        {
+            var context = item.Context with
+            {
+                ProductId = productId,
+                ReviewId = p.ReviewId is not null && reviewIds.TryGetValue(p.ReviewId, out var rid) ? rid : null,
+                PageUrl = page.Url,
+            };
+            return new NewFrontierItem(FrontierKind.Photo, p.Url.AbsoluteUri, context, item.Id, 10, context.Owner);
+        }).ToList();
         await CompleteWithChildrenAsync(run.JobId, item, children, reviews.Count == 0 ? "no reviews" : null, ct);
     }
 
@@ -321,186 +470,93 @@ public sealed class CrawlService(
         await frontier.EnqueueAsync(jobId, children, ct, conn, tx);
         await FrontierStore.MarkDoneAsync(conn, tx, item.Id, note, ct);
         await tx.CommitAsync(ct);
+        Log.PageProcessed(logger, item.Kind.ToString(), item.Url, children.Count);
     }
 
-    /// <summary>
-    /// Downloads photos while page workers run, and after them until none are left: DownloadConcurrency loops that each
-    /// claim a couple of items at a time, so one slow photo never holds up a whole batch.
-    /// </summary>
-    private async Task PhotoWorkerAsync(JobRun run, CancellationToken pagesDone, CancellationToken ct)
-    {
-        var o = options.Value;
-        await Task.WhenAll(Enumerable.Range(0, o.DownloadConcurrency).Select(async _ =>
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                var batch = await frontier.ClaimAsync(run.JobId, PhotoKinds, 2, o.Lease, ct);
-                if (batch.Count == 0)
-                {
-                    if (pagesDone.IsCancellationRequested && await frontier.OutstandingAsync(run.JobId, PhotoKinds, ct) == 0)
-                    {
-                        return;
-                    }
-
-                    await Task.Delay(200, ct);
-                    continue;
-                }
-
-                foreach (var item in batch)
-                {
-                    await DownloadPhotoAsync(run, item, ct);
-                }
-            }
-        }));
-    }
-
-    private async Task DownloadPhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+    /// <summary>Downloads and stores one photo; false when it failed (recorded on the item).</summary>
+    private async Task<bool> DownloadPhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
     {
         using var span = HarvesterTelemetry.StartDownload(new Uri(item.Url));
         var clock = Stopwatch.StartNew();
+        var failure = await FetchAndStorePhotoAsync(run, item, ct);
+        HarvesterTelemetry.RecordItem("crawl", failure is null ? "stored" : "failed", clock.Elapsed, span, failure);
+        return failure is null;
+    }
+
+    /// <summary>Null when the photo is on record (stored, or one more sighting of stored bytes), else why not in a word.</summary>
+    private async Task<string?> FetchAndStorePhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+    {
+        var o = options.Value;
+        string reason;
+        string errorType;
+        var permanent = false;
         try
         {
-            var failure = await FetchAndStorePhotoAsync(run, item, ct);
-            HarvesterTelemetry.RecordItem("crawl", failure is null ? "stored" : "failed", clock.Elapsed, span, failure);
+            var url = new Uri(item.Url);
+            if (run.Robots && !await downloader.IsAllowedByRobotsAsync(url, ct))
+            {
+                reason = "robots.txt disallows " + url.AbsolutePath;
+                errorType = "robots";
+                permanent = true;
+            }
+            else if (await store.TryAddSightingOfKnownUrlAsync(run.SiteId, item, ct))
+            {
+                // Another place of this job showed the same URL and its bytes are stored: one more sighting, no download.
+                return null;
+            }
+            else
+            {
+                var download = await downloader.GetAsync(url, run.HostAllowed, ct);
+                if (download.Ok)
+                {
+                    await store.StorePhotoAsync(run.JobId, run.SiteId, item, download, ct);
+                    return null;
+                }
+
+                reason = download.Error!;
+                permanent = download.Permanent;
+                errorType = permanent ? "download-permanent" : "download-transient";
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException and not NpgsqlException)
         {
             // One bad photo never stops the job.
-            var reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
-            Log.ItemFailed(logger, "photo", item.Url, item.Attempts, reason);
-            HarvesterTelemetry.RecordItem("crawl", "failed", clock.Elapsed, span, e.GetType().Name);
-            var o = options.Value;
-            await frontier.MarkFailedAsync(item, reason, false, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+            reason = $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            errorType = e.GetType().Name;
         }
-    }
 
-    /// <summary>Null when the photo was stored, else why not in a word (it is then on record on the item).</summary>
-    private async Task<string?> FetchAndStorePhotoAsync(JobRun run, ClaimedItem item, CancellationToken ct)
+        Log.ItemFailed(logger, "photo", item.Url, item.Attempts, reason);
+        await frontier.MarkFailedAsync(item, reason, permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
+        return errorType;
+    }
+}
+
+/// <summary>
+/// Wakes lanes waiting for work when an item of this process finishes (it may have queued more). Take the token with
+/// <see cref="Next"/> before looking for work, so a pulse between the look and the wait is not lost.
+/// </summary>
+internal sealed class WorkSignal(TimeProvider time)
+{
+    private TaskCompletionSource _current = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Next() => Volatile.Read(ref _current).Task;
+
+    public void Pulse() => Interlocked.Exchange(ref _current, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    public async Task WaitAsync(Task token, TimeSpan timeout, CancellationToken ct)
     {
-        var o = options.Value;
-        var url = new Uri(item.Url);
-        if (run.Robots && !await downloader.IsAllowedByRobotsAsync(url, ct))
+        if (timeout <= TimeSpan.Zero)
         {
-            await frontier.MarkFailedAsync(item, "robots.txt disallows " + url.AbsolutePath, true, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return "robots";
+            return;
         }
 
-        var download = await downloader.GetAsync(url, run.HostAllowed, ct);
-        if (!download.Ok)
-        {
-            Log.ItemFailed(logger, "photo", item.Url, item.Attempts, download.Error!);
-            await frontier.MarkFailedAsync(item, download.Error!, download.Permanent, o.MaxAttempts, o.RetryBaseDelay, CancellationToken.None);
-            return download.Permanent ? "download-permanent" : "download-transient";
-        }
-
-        await store.StorePhotoAsync(run.JobId, run.SiteId, item, download, ct);
-        return null;
-    }
-
-    private async Task<(CrawlJobSpec Spec, long SiteId)> LoadJobAsync(long jobId, CancellationToken ct)
-    {
-        await using var cmd = database.DataSource.CreateCommand("SELECT parameters::text, site_id FROM crawl_jobs WHERE id = $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct))
-        {
-            throw new HarvesterException($"There is no crawl job {jobId} (harvester crawl jobs lists them).");
-        }
-
-        return (JsonSerializer.Deserialize<CrawlJobSpec>(r.GetString(0), FrontierStore.Json)!, r.GetInt64(1));
-    }
-
-    private async Task SetStatusAsync(long jobId, JobStatus status, CancellationToken ct)
-    {
-        await using var cmd = database.DataSource.CreateCommand("""
-            UPDATE crawl_jobs SET status = $2,
-                started_at = COALESCE(started_at, CASE WHEN $2 = 'running'::job_status THEN now() END),
-                finished_at = CASE WHEN $2 IN ('completed'::job_status, 'failed', 'cancelled') THEN now() END
-            WHERE id = $1
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = status });
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    /// <summary>
-    /// Writes the job's counters every <paramref name="every"/> while it runs, so the dashboard and `crawl jobs` show it
-    /// move. They are recounted from the frontier each time (one grouped statement over the job's rows), not added up
-    /// in memory: several processes may work one job, and a killed one leaves no drift. A failed write is logged and
-    /// tried again next time; the job's own work reports a database that went away.
-    /// </summary>
-    private async Task FlushCountersAsync(long jobId, TimeSpan every, CancellationToken ct)
-    {
-        using var timer = new PeriodicTimer(every);
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
-            {
-                try
-                {
-                    await using var cmd = database.DataSource.CreateCommand(CountersSql + " WHERE j.id = $1 AND j.status = 'running'");
-                    cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-                    await cmd.ExecuteNonQueryAsync(ct);
-                }
-                catch (NpgsqlException e)
-                {
-                    Log.CountersNotWritten(logger, jobId, e.Message);
-                }
-            }
+            await token.WaitAsync(timeout, time, ct);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (TimeoutException)
         {
-        }
-    }
-
-    /// <summary>The job's counters recounted from its frontier; the caller adds the WHERE clause.</summary>
-    private const string CountersSql = """
-        UPDATE crawl_jobs j SET
-            pages_visited = s.pages, places_found = s.places, products_found = s.products, photos_found = s.photos,
-            photos_stored = s.stored, failures = s.failures
-        FROM (SELECT
-                count(*) FILTER (WHERE kind <> 'photo' AND state = 'done') AS pages,
-                count(*) FILTER (WHERE kind = 'place') AS places,
-                count(*) FILTER (WHERE kind = 'product') AS products,
-                count(*) FILTER (WHERE kind = 'photo') AS photos,
-                count(*) FILTER (WHERE kind = 'photo' AND state = 'done') AS stored,
-                count(*) FILTER (WHERE state = 'failed') AS failures
-              FROM frontier WHERE job_id = $1) s
-        """;
-
-    /// <summary>Counters come from the frontier itself, so they stay right across kills and resumes.</summary>
-    public async Task<CrawlJobSummary> SummarizeAsync(long jobId, CancellationToken ct)
-    {
-        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await using (var upd = new NpgsqlCommand(CountersSql + """
-
-            WHERE j.id = $1
-            RETURNING j.status, j.pages_visited, j.places_found, j.products_found, j.photos_found, j.photos_stored, j.failures
-            """, conn))
-        {
-            upd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-            await using var r = await upd.ExecuteReaderAsync(ct);
-            if (!await r.ReadAsync(ct))
-            {
-                throw new HarvesterException($"There is no crawl job {jobId}.");
-            }
-
-            var status = r.GetFieldValue<JobStatus>(0);
-            var values = Enumerable.Range(1, 6).Select(r.GetInt32).ToArray();
-            await r.CloseAsync();
-            var reasons = new Dictionary<string, int>();
-            await using var q = new NpgsqlCommand("""
-                SELECT kind || ': ' || regexp_replace(coalesce(last_error, '?'), '(https?://\S+|\d+ bytes|attempt \d+)', '…', 'g'), count(*)
-                FROM frontier WHERE job_id = $1 AND state = 'failed' GROUP BY 1 ORDER BY 2 DESC
-                """, conn);
-            q.Parameters.Add(new NpgsqlParameter { Value = jobId });
-            await using var rr = await q.ExecuteReaderAsync(ct);
-            while (await rr.ReadAsync(ct))
-            {
-                reasons[rr.GetString(0)] = (int)rr.GetInt64(1);
-            }
-
-            return new CrawlJobSummary(jobId, status, values[0], values[1], values[2], values[3], values[4], values[5], reasons);
+            // Time to look again: another process may have queued work, or a backoff ended.
         }
     }
 }

@@ -14,16 +14,19 @@ public static class CrawlServiceCollectionExtensions
     public static IServiceCollection AddHarvesterCrawl(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<CrawlerOptions>().BindSection(CrawlerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<CrawlScheduleOptions>().BindSection(CrawlerOptions.Section).Validate(
-            o => o.Schedules.All(s => s.Cron.Length == 0 || Cronos.CronExpression.TryParse(s.Cron, out _)),
-            "Crawler:Schedules: a Cron value is not a valid 5-field cron expression").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CrawlerOptions>>(new CrawlerOptionsValidator(configuration));
         services.AddSingleton<BrowserHost>();
         services.AddSingleton<HostThrottle>();
         services.AddSingleton<FrontierStore>();
         services.AddSingleton<CrawlStore>();
-        services.AddSingleton<SiteEngine>();
+        services.AddSingleton<CrawlJobStore>();
+        services.AddSingleton<SiteNavigator>();
+        services.AddSingleton<MapFlow>();
+        services.AddSingleton<ShopFlow>();
         services.AddSingleton<PhotoDownloader>();
         services.AddSingleton<CrawlService>();
+        services.AddSingleton<CrawlScheduler>();
+        services.AddSingleton<CrawlCheck>();
         services.AddHttpClient(PhotoDownloader.ClientName, (sp, client) =>
             {
                 var o = sp.GetRequiredService<IOptions<CrawlerOptions>>().Value;

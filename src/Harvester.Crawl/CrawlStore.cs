@@ -9,7 +9,7 @@ public sealed record ProductInfo(string ExternalId, string Name, string? Categor
 
 public sealed record ReviewInfo(string ExternalId, string? Text, double? Rating);
 
-/// <summary>Set-based writes of what the crawler finds: places, products, reviews, and photos with their sightings.</summary>
+/// <summary>Writes of what the crawler finds: sites, places, products, reviews, and photos with their sightings.</summary>
 public sealed class CrawlStore(HarvesterDatabase database, BlobStore blobs)
 {
     public async Task<long> EnsureSiteAsync(string key, string adapter, string baseUrl, CancellationToken ct)
@@ -116,6 +116,35 @@ public sealed class CrawlStore(HarvesterDatabase database, BlobStore blobs)
         await FrontierStore.MarkDoneAsync(conn, tx, item.Id, inserted ? null : "same bytes as an image already stored", ct);
         await tx.CommitAsync(ct);
         return inserted;
+    }
+
+    /// <summary>
+    /// When this job already stored the bytes of <paramref name="item"/>'s URL for another place or review, records this
+    /// sighting too and marks the item done, without downloading again. False when the URL is new to the job.
+    /// </summary>
+    public async Task<bool> TryAddSightingOfKnownUrlAsync(long siteId, ClaimedItem item, CancellationToken ct)
+    {
+        var c = item.Context;
+        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var cmd = new NpgsqlCommand("""
+            INSERT INTO image_sightings (image_id, job_id, site_id, place_id, product_id, review_id, source_url, page_url, query, photo_type)
+            SELECT s.image_id, $1, $2, $3, $4, $5, $6, $7, $8, $9
+            FROM image_sightings s WHERE s.job_id = $1 AND s.source_url = $6
+            LIMIT 1
+            ON CONFLICT (image_id, source_url, place_id, product_id) DO UPDATE SET job_id = excluded.job_id, seen_at = now()
+            """, conn, tx))
+        {
+            Add(cmd, item.JobId, siteId, c.PlaceId, c.ProductId, c.ReviewId, item.Url, c.PageUrl, c.Query, c.PhotoType);
+            if (await cmd.ExecuteNonQueryAsync(ct) == 0)
+            {
+                return false;
+            }
+        }
+
+        await FrontierStore.MarkDoneAsync(conn, tx, item.Id, "same URL as a photo already stored for this job", ct);
+        await tx.CommitAsync(ct);
+        return true;
     }
 
     private static void Add(NpgsqlCommand cmd, params object?[] values)

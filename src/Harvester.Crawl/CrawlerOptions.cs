@@ -9,10 +9,11 @@ public sealed class CrawlerOptions : StageOptions
     public CrawlerOptions()
     {
         // A frontier item (page or photo) is tried this often before it is marked failed; a claim on it lasts
-        // minutes, not the ten other stages allow, because one page or photo takes seconds.
+        // minutes, not the ten other stages allow, because one page or photo takes seconds. A download lane claims
+        // ClaimBatch photos at a time (a page lane one page): small, so one slow photo never holds up many.
         MaxAttempts = 4;
         Lease = TimeSpan.FromMinutes(3);
-        ClaimBatch = 16;
+        ClaimBatch = 2;
     }
 
     public const string Section = "Crawler";
@@ -66,6 +67,17 @@ public sealed class CrawlerOptions : StageOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:30:00")]
     public TimeSpan ScrollTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How often a condition on a page is checked while the engine waits for it: a list grew after a scroll or a
+    /// "more" click, a list changed after a next-page click, a control went away.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:05")]
+    public TimeSpan PagePollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Most pages (next-page clicks, "more" clicks) one list is followed through; a list longer than this ends there.</summary>
+    [Range(1, 100_000)]
+    public int MaxListPages { get; set; } = 500;
+
     [Range(1024, long.MaxValue)]
     public long MaxImageBytes { get; set; } = 20 * 1024 * 1024;
 
@@ -89,96 +101,28 @@ public sealed class CrawlerOptions : StageOptions
     /// <summary>Images, fonts and media are not needed to read a page's markup: skipping them saves time and memory.</summary>
     public bool BlockPageResources { get; set; } = true;
 
+    /// <summary>
+    /// A schedule tick older than this when a worker first sees it is skipped (logged) instead of run; of several
+    /// missed ticks only the latest runs.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "366.00:00:00")]
+    public TimeSpan ScheduleMissedTickWindow { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Crawl jobs the worker creates on a cron schedule, once per due time across all workers.</summary>
+    public List<CrawlSchedule> Schedules { get; set; } = [];
+
     /// <summary>Site definitions by name: the declarative adapter needs configuration, not code, for a new site.</summary>
     public Dictionary<string, SiteDefinition> Sites { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
-public enum SiteKind
+/// <summary>A crawl job the worker creates on a cron schedule (section Crawler:Schedules).</summary>
+public sealed class CrawlSchedule
 {
-    /// <summary>Search → result list → place page → photo tab → lazy photo grid.</summary>
-    Map,
+    /// <summary>Names the schedule; its ticks are recorded under this name, so it must be unique.</summary>
+    public string Name { get; set; } = "";
 
-    /// <summary>Category → ranked products → paginated reviews → review photos.</summary>
-    Shop,
-}
+    /// <summary>Cron expression (5 fields, UTC), e.g. "0 3 * * *".</summary>
+    public string Cron { get; set; } = "";
 
-/// <summary>
-/// A site described by selectors. CSS selectors are Playwright selectors; "selector@attr" reads an attribute instead of text.
-/// URL templates may use {base}, {query}, {id}, {category}, {type}.
-/// </summary>
-public sealed class SiteDefinition
-{
-    public SiteKind Kind { get; set; }
-
-    /// <summary>Scheme and host the templates start from; "{demo}" is replaced by the running demo site's address.</summary>
-    public string BaseUrl { get; set; } = "";
-
-    /// <summary>Hosts the crawl may visit or download from (the base URL's host is always allowed).</summary>
-    public List<string> AllowedHosts { get; set; } = [];
-
-    // ---- map sites ----
-    /// <summary>Direct search URL, e.g. "{base}/p/search/{query}". Empty: open SearchPageUrl and type into SearchInput.</summary>
-    public string SearchUrl { get; set; } = "";
-    public string SearchPageUrl { get; set; } = "";
-    public string SearchInput { get; set; } = "";
-
-    /// <summary>The iframe element holding the result list (e.g. "iframe#searchIframe"); empty when the list is in the page.</summary>
-    public string ResultsFrame { get; set; } = "";
-    public string ResultItem { get; set; } = "";
-    public string ResultLink { get; set; } = "";
-    /// <summary>Attribute of the result item holding the place id, when links carry none.</summary>
-    public string ResultIdAttribute { get; set; } = "";
-    public string ResultsScrollContainer { get; set; } = "";
-    public string ResultsNextPage { get; set; } = "";
-    public string ResultsEnd { get; set; } = "";
-    public string NoResults { get; set; } = "";
-
-    /// <summary>Place page URL when result links are not plain hrefs, e.g. "https://pcmap.place.naver.com/place/{id}/home".</summary>
-    public string PlaceUrlTemplate { get; set; } = "";
-    /// <summary>Regex with a named group "id" that finds the place id in the place page URL.</summary>
-    public string PlaceIdPattern { get; set; } = "";
-    public string PlaceName { get; set; } = "";
-    public string PlaceCategory { get; set; } = "";
-    public string PlaceAddress { get; set; } = "";
-    public string PlaceLatitude { get; set; } = "";
-    public string PlaceLongitude { get; set; } = "";
-    /// <summary>Tab or link that opens the photos; empty when photos are on the place page itself.</summary>
-    public string PhotoTab { get; set; } = "";
-    /// <summary>Filter chip for a photo type, with {type} (e.g. ".photo-chip[data-filter='{type}']").</summary>
-    public string PhotoTypeChip { get; set; } = "";
-    /// <summary>Maps a job's photo type to the site's filter value, e.g. interior → 내부.</summary>
-    public Dictionary<string, string> PhotoTypeValues { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-    public string PhotoScrollContainer { get; set; } = "";
-    /// <summary>Shown by the site when a place has no photos (so an empty grid is an answer, not a timeout).</summary>
-    public string PhotoEmpty { get; set; } = "";
-
-    // ---- shop sites ----
-    /// <summary>Category page, e.g. "{base}/store/category/{category}?order=popular".</summary>
-    public string CategoryUrl { get; set; } = "";
-    public string ProductItem { get; set; } = "";
-    public string ProductLink { get; set; } = "";
-    public string ProductIdAttribute { get; set; } = "";
-    public string ProductIdPattern { get; set; } = "";
-    public string ProductRankAttribute { get; set; } = "";
-    public string ProductsNextPage { get; set; } = "";
-    public string ProductName { get; set; } = "";
-    public string ReviewItem { get; set; } = "";
-    public string ReviewIdAttribute { get; set; } = "";
-    public string ReviewText { get; set; } = "";
-    public string ReviewRating { get; set; } = "";
-    public string ReviewsNextPage { get; set; } = "";
-
-    // ---- photos (both kinds) ----
-    /// <summary>Photo elements: on a map site the grid's images, on a shop the review photos.</summary>
-    public string PhotoItem { get; set; } = "";
-    /// <summary>Attributes tried in order for the photo URL (srcset: the largest candidate).</summary>
-    public List<string> PhotoUrlAttributes { get; set; } = ["data-src", "data-original", "srcset", "src"];
-    /// <summary>Attribute on the photo element or an ancestor giving its type (interior, menu…).</summary>
-    public string PhotoTypeAttribute { get; set; } = "";
-    /// <summary>Query parameters that wrap the original URL on image CDNs (e.g. "src"); unwrapped first.</summary>
-    public List<string> WrappedUrlParameters { get; set; } = [];
-    /// <summary>Query parameters that only pick a thumbnail size (e.g. type, w, h); removed for the full-size photo.</summary>
-    public List<string> ThumbnailParameters { get; set; } = [];
-    /// <summary>Regexes of URLs that are never photos: sprites, icons, logos, map tiles, placeholders.</summary>
-    public List<string> SkipUrlPatterns { get; set; } = [@"(?i)sprite", @"(?i)\.svg(\?|$)", @"(?i)/icons?[/-]", @"(?i)logo", @"(?i)/tiles?/\d+/\d+/\d+", @"^data:"];
+    public CrawlJobSpec? Job { get; set; }
 }

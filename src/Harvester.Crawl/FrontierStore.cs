@@ -20,21 +20,31 @@ public sealed record FrontierContext
     public string? PageUrl { get; init; }
     /// <summary>Pages of a paginated list already read (shop categories), so caps hold across pages.</summary>
     public int? Page { get; init; }
+
+    /// <summary>What a photo is seen at, which makes it its own frontier item: the review, else the place or product.</summary>
+    public string Owner => ReviewId is long r ? $"review:{r}" : PlaceId is long p ? $"place:{p}" : ProductId is long d ? $"product:{d}" : "";
 }
 
-public sealed record ClaimedItem(long Id, long JobId, FrontierKind Kind, string Url, int Attempts, FrontierContext Context);
+public sealed record ClaimedItem(long Id, long JobId, FrontierKind Kind, string Url, int Attempts, FrontierContext Context, string? LastError = null);
 
-public sealed record NewFrontierItem(FrontierKind Kind, string Url, FrontierContext Context, long? ParentId = null, int Priority = 0);
+public sealed record NewFrontierItem(FrontierKind Kind, string Url, FrontierContext Context, long? ParentId = null, int Priority = 0, string Owner = "");
+
+/// <summary>A claim on frontier items: the ones to work on, and the ones claimed more often than MaxAttempts.</summary>
+public sealed record FrontierClaim(IReadOnlyList<ClaimedItem> Items, IReadOnlyList<ClaimedItem> Exhausted)
+{
+    public int Count => Items.Count + Exhausted.Count;
+}
 
 /// <summary>
-/// The persistent crawl frontier. Items are claimed with leases (FOR UPDATE SKIP LOCKED), so several worker processes
-/// share a job and a killed one's items come back; an item is marked done only in the transaction that stored its output.
+/// The persistent crawl frontier, which claims its own rows (FOR UPDATE SKIP LOCKED; see docs/design.md for why the
+/// crawl does not use work_leases): several worker processes share jobs, and a killed process's items come back.
+/// Every statement on the frontier table is here.
 /// </summary>
 public sealed class FrontierStore(HarvesterDatabase database)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    /// <summary>Queues items; an item already queued for the job (same kind and URL) is left as it is.</summary>
+    /// <summary>Queues items; one already queued for the job (same kind, URL and owner) is left as it is.</summary>
     public async Task<int> EnqueueAsync(long jobId, IReadOnlyCollection<NewFrontierItem> items, CancellationToken ct, NpgsqlConnection? conn = null, NpgsqlTransaction? tx = null)
     {
         if (items.Count == 0)
@@ -43,9 +53,10 @@ public sealed class FrontierStore(HarvesterDatabase database)
         }
 
         const string sql = """
-            INSERT INTO frontier (job_id, parent_id, kind, url, state, attempts, context, priority)
-            SELECT $1, p, k, u, 'pending', 0, c::jsonb, pr FROM unnest($2::bigint[], $3::frontier_kind[], $4::text[], $5::text[], $6::int[]) AS t(p, k, u, c, pr)
-            ON CONFLICT (job_id, kind, url) DO NOTHING
+            INSERT INTO frontier (job_id, parent_id, kind, url, owner, state, attempts, context, priority)
+            SELECT $1, p, k, u, o, 'pending', 0, c::jsonb, pr
+            FROM unnest($2::bigint[], $3::frontier_kind[], $4::text[], $5::text[], $6::text[], $7::int[]) AS t(p, k, u, o, c, pr)
+            ON CONFLICT (job_id, kind, url, owner) DO NOTHING
             """;
         var own = conn is null;
         conn ??= await database.DataSource.OpenConnectionAsync(ct);
@@ -56,6 +67,7 @@ public sealed class FrontierStore(HarvesterDatabase database)
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.ParentId).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Kind).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Url).ToArray() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Owner).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => JsonSerializer.Serialize(i.Context, Json)).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter { Value = items.Select(i => i.Priority).ToArray() });
             return await cmd.ExecuteNonQueryAsync(ct);
@@ -69,36 +81,65 @@ public sealed class FrontierStore(HarvesterDatabase database)
         }
     }
 
-    /// <summary>Claims up to <paramref name="limit"/> due items of the given kinds: pending ones, or claimed ones whose lease ran out.</summary>
-    public async Task<IReadOnlyList<ClaimedItem>> ClaimAsync(long jobId, IReadOnlyCollection<FrontierKind> kinds, int limit, TimeSpan lease, CancellationToken ct)
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> due items of the given kinds, of one job or (null) of every unfinished job,
+    /// oldest job first: pending ones past their backoff, or claimed ones whose lease ran out. Items claimed more than
+    /// <paramref name="maxAttempts"/> times come back as <see cref="FrontierClaim.Exhausted"/>, for the caller to give up on.
+    /// </summary>
+    public async Task<FrontierClaim> ClaimAsync(long? jobId, IReadOnlyCollection<FrontierKind> kinds, int limit, TimeSpan lease, int maxAttempts, CancellationToken ct)
     {
-        const string sql = """
+        var sql = $"""
             UPDATE frontier f SET state = 'claimed', claimed_by = $4, lease_until = now() + $5, attempts = f.attempts + 1, updated_at = now()
             WHERE f.id IN (
                 SELECT id FROM frontier
-                WHERE job_id = $1 AND kind = ANY($2)
+                WHERE {(jobId is null ? "job_id IN (SELECT id FROM crawl_jobs WHERE status IN ('pending', 'running'))" : "job_id = $1")}
+                  AND kind = ANY($2)
                   AND ((state = 'pending' AND (not_before IS NULL OR not_before <= now())) OR (state = 'claimed' AND lease_until < now()))
-                ORDER BY priority DESC, id
+                ORDER BY job_id, priority DESC, id
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED)
-            RETURNING f.id, f.job_id, f.kind, f.url, f.attempts, f.context::text
+            RETURNING f.id, f.job_id, f.kind, f.url, f.attempts, f.context::text, f.last_error
             """;
         await using var cmd = database.DataSource.CreateCommand(sql);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)jobId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
         cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
         cmd.Parameters.Add(new NpgsqlParameter { Value = ProcessIdentity.Current });
         cmd.Parameters.Add(new NpgsqlParameter { Value = lease });
         var items = new List<ClaimedItem>();
+        var exhausted = new List<ClaimedItem>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            items.Add(new ClaimedItem(
+            var item = new ClaimedItem(
                 r.GetInt64(0), r.GetInt64(1), r.GetFieldValue<FrontierKind>(2), r.GetString(3), r.GetInt32(4),
-                r.IsDBNull(5) ? new FrontierContext() : JsonSerializer.Deserialize<FrontierContext>(r.GetString(5), Json) ?? new FrontierContext()));
+                r.IsDBNull(5) ? new FrontierContext() : JsonSerializer.Deserialize<FrontierContext>(r.GetString(5), Json) ?? new FrontierContext(),
+                r.IsDBNull(6) ? null : r.GetString(6));
+            (item.Attempts > maxAttempts ? exhausted : items).Add(item);
         }
 
-        return items.OrderByDescending(i => i.Kind).ThenBy(i => i.Id).ToList();
+        return new FrontierClaim([.. items.OrderByDescending(i => i.Kind).ThenBy(i => i.Id)], exhausted);
+    }
+
+    /// <summary>
+    /// Why a claim found nothing: whether this process still works on items of <paramref name="producers"/> (which may
+    /// queue more), and when the earliest item of <paramref name="kinds"/> waiting out a retry backoff becomes due.
+    /// </summary>
+    public async Task<(bool WorkingHere, DateTimeOffset? NextDue)> IdleStateAsync(long? jobId, IReadOnlyCollection<FrontierKind> kinds, IReadOnlyCollection<FrontierKind> producers, CancellationToken ct)
+    {
+        var scope = jobId is null ? "job_id IN (SELECT id FROM crawl_jobs WHERE status IN ('pending', 'running'))" : "job_id = $1";
+        await using var cmd = database.DataSource.CreateCommand($"""
+            SELECT
+                EXISTS (SELECT 1 FROM frontier WHERE {scope} AND state = 'claimed' AND claimed_by = $4 AND kind = ANY($3)),
+                (SELECT min(not_before) FROM frontier WHERE {scope} AND state = 'pending' AND kind = ANY($2))
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)jobId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = producers.ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ProcessIdentity.Current });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetBoolean(0), r.IsDBNull(1) ? null : r.GetFieldValue<DateTimeOffset>(1));
     }
 
     public static async Task MarkDoneAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long id, string? note, CancellationToken ct)
@@ -108,12 +149,6 @@ public sealed class FrontierStore(HarvesterDatabase database)
         cmd.Parameters.Add(new NpgsqlParameter { Value = id });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)note ?? DBNull.Value });
         await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    public async Task MarkDoneAsync(long id, string? note, CancellationToken ct)
-    {
-        await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await MarkDoneAsync(conn, null, id, note, ct);
     }
 
     /// <summary>Records a failure: retried later with backoff while attempts remain, else marked failed with its reason.</summary>
@@ -135,48 +170,75 @@ public sealed class FrontierStore(HarvesterDatabase database)
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>
-    /// Items claimed by a process on this machine that no longer exists go straight back to pending, so a restarted crawl
-    /// does not wait for their leases to run out.
-    /// </summary>
-    public async Task<int> ReclaimOrphansAsync(long jobId, CancellationToken ct)
+    /// <summary>Gives claimed items back untouched (their job cannot run here now), keeping their attempt counts.</summary>
+    public async Task ReleaseAsync(IReadOnlyCollection<long> ids, CancellationToken ct)
     {
-        var prefix = Environment.MachineName + ":";
+        await using var cmd = database.DataSource.CreateCommand(
+            "UPDATE frontier SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now() WHERE id = ANY($1) AND state = 'claimed'");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Items claimed by processes of this machine that no longer run go straight back to pending, so a restarted crawl
+    /// does not wait for their leases to run out. Returns how many, per job.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<long, int>> ReclaimDeadOwnersAsync(CancellationToken ct)
+    {
         var dead = new List<string>();
-        await using (var q = database.DataSource.CreateCommand("SELECT DISTINCT claimed_by FROM frontier WHERE job_id = $1 AND state = 'claimed' AND claimed_by LIKE $2"))
+        await using (var q = database.DataSource.CreateCommand("SELECT DISTINCT claimed_by FROM frontier WHERE state = 'claimed'"))
         {
-            q.Parameters.Add(new NpgsqlParameter { Value = jobId });
-            q.Parameters.Add(new NpgsqlParameter { Value = prefix + "%" });
             await using var r = await q.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
-                var owner = r.GetString(0);
-                if (int.TryParse(owner.AsSpan(prefix.Length), out var pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                if (!r.IsDBNull(0) && ProcessIdentity.IsDeadLocalOwner(r.GetString(0)))
                 {
-                    dead.Add(owner);
+                    dead.Add(r.GetString(0));
                 }
             }
         }
 
+        var reclaimed = new Dictionary<long, int>();
         if (dead.Count == 0)
         {
-            return 0;
+            return reclaimed;
         }
 
-        await using var cmd = database.DataSource.CreateCommand(
-            "UPDATE frontier SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now() WHERE job_id = $1 AND state = 'claimed' AND claimed_by = ANY($2)");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
+        await using var cmd = database.DataSource.CreateCommand("""
+            WITH back AS (
+                UPDATE frontier SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now()
+                WHERE state = 'claimed' AND claimed_by = ANY($1)
+                RETURNING job_id)
+            SELECT job_id, count(*)::int FROM back GROUP BY job_id
+            """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = dead.ToArray() });
-        return await cmd.ExecuteNonQueryAsync(ct);
+        await using var rr = await cmd.ExecuteReaderAsync(ct);
+        while (await rr.ReadAsync(ct))
+        {
+            reclaimed[rr.GetInt64(0)] = rr.GetInt32(1);
+        }
+
+        return reclaimed;
     }
 
-    /// <summary>Items of these kinds still to do (pending, or claimed by anyone).</summary>
-    public async Task<long> OutstandingAsync(long jobId, IReadOnlyCollection<FrontierKind> kinds, CancellationToken ct)
+    /// <summary>Items of a job still to do (pending, or claimed by anyone).</summary>
+    public async Task<long> OutstandingAsync(long jobId, CancellationToken ct, NpgsqlConnection? conn = null, NpgsqlTransaction? tx = null)
     {
-        await using var cmd = database.DataSource.CreateCommand(
-            "SELECT count(*) FROM frontier WHERE job_id = $1 AND kind = ANY($2) AND state IN ('pending', 'claimed')");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kinds.ToArray() });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        const string sql = "SELECT count(*) FROM frontier WHERE job_id = $1 AND state IN ('pending', 'claimed')";
+        var own = conn is null;
+        conn ??= await database.DataSource.OpenConnectionAsync(ct);
+        try
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = jobId });
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+        finally
+        {
+            if (own)
+            {
+                await conn.DisposeAsync();
+            }
+        }
     }
 }

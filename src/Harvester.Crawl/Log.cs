@@ -25,9 +25,12 @@ internal static partial class Log
     [LoggerMessage(5007, LogLevel.Information, "robots.txt of {Host} disallows {Url}")]
     public static partial void RobotsDisallowed(ILogger logger, string host, string url);
 
-    [LoggerMessage(5008, LogLevel.Error, "Crawl worker failed on job {JobId}")]
-    public static partial void WorkerFailed(ILogger logger, Exception exception, long jobId);
-
     [LoggerMessage(5030, LogLevel.Warning, "Crawl job {JobId}: its live counters were not written ({Reason}); trying again at the next interval")]
     public static partial void CountersNotWritten(ILogger logger, long jobId, string reason);
+
+    [LoggerMessage(5009, LogLevel.Error, "Crawl job {JobId} cannot run: {Reason}")]
+    public static partial void JobCannotRun(ILogger logger, long jobId, string reason);
+
+    [LoggerMessage(5010, LogLevel.Information, "Schedule {Schedule}: tick {Due:u} created crawl job {JobId} ({Skipped} earlier missed ticks not run)")]
+    public static partial void ScheduleFired(ILogger logger, string schedule, DateTimeOffset due, long jobId, int skipped);
 }

@@ -4,7 +4,7 @@ using System.Web;
 namespace Harvester.Crawl;
 
 /// <summary>Turns what a page shows (thumbnails, srcsets, CDN wrappers) into the full-size photo URL, and drops non-photos.</summary>
-public static class PhotoUrls
+public static partial class PhotoUrls
 {
     /// <summary>
     /// Guards configured patterns against catastrophic backtracking; generous, because a loaded machine must not turn
@@ -41,17 +41,52 @@ public static class PhotoUrls
         return best;
     }
 
-    /// <summary>Resolves, unwraps CDN wrappers and strips thumbnail-size parameters. Null when the URL is not a photo.</summary>
-    public static Uri? ToFullSize(string raw, Uri pageUrl, SiteDefinition site)
+    /// <summary>The first url(…) in a CSS value (an inline style or a computed background-image); null when there is none.</summary>
+    public static string? CssUrl(string? css)
     {
-        if (string.IsNullOrWhiteSpace(raw) || raw.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        if (string.IsNullOrEmpty(css))
         {
             return null;
         }
 
-        if (!Uri.TryCreate(pageUrl, raw.Trim(), out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        var m = CssUrlPattern().Match(css);
+        if (!m.Success)
         {
             return null;
+        }
+
+        var value = m.Groups["url"].Value.Trim();
+        // Inline styles escape quotes as entities when they come from markup written by hand.
+        return value.Replace("&quot;", "", StringComparison.Ordinal).Replace("&#39;", "", StringComparison.Ordinal);
+    }
+
+    /// <summary>Resolves, unwraps CDN wrappers and strips thumbnail-size parameters. Null when the URL is not a photo.</summary>
+    public static Uri? ToFullSize(string raw, Uri pageUrl, SiteDefinition site) => Resolve(raw, pageUrl, site).Url;
+
+    /// <summary>
+    /// Like <see cref="ToFullSize"/>, and when the value is not taken, why: not a URL, not http(s), or the skip pattern
+    /// that matched it. A crawl check prints these reasons.
+    /// </summary>
+    public static (Uri? Url, string? Skipped) Resolve(string raw, Uri pageUrl, SiteDefinition site)
+    {
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return (null, "empty");
+        }
+
+        if (raw.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, "an inline data: URL (a placeholder)");
+        }
+
+        if (!Uri.TryCreate(pageUrl, raw.Trim(), out var url))
+        {
+            return (null, "not a URL");
+        }
+
+        if (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+        {
+            return (null, $"a {url.Scheme}: URL, not http(s)");
         }
 
         // A wrapper such as /thumb?type=w300&src=<original> hides the original URL in a parameter.
@@ -79,8 +114,27 @@ public static class PhotoUrls
             url = new UriBuilder(url) { Query = string.IsNullOrEmpty(rest) ? "" : rest }.Uri;
         }
 
-        return site.SkipUrlPatterns.Any(p => Regex.IsMatch(url.AbsoluteUri, p, RegexOptions.CultureInvariant, PatternTimeout))
-            ? null
-            : url;
+        var skip = site.SkipUrlPatterns.FirstOrDefault(p => Regex.IsMatch(url.AbsoluteUri, p, RegexOptions.CultureInvariant, PatternTimeout));
+        return skip is null ? (url, null) : (null, $"SkipUrlPatterns '{skip}'");
     }
+
+    /// <summary>Applies a definition's PhotoUrlPattern: its group "url", or the whole match; null when it does not match.</summary>
+    public static string? ApplyPattern(string value, string pattern)
+    {
+        if (pattern.Length == 0)
+        {
+            return value;
+        }
+
+        var m = Regex.Match(value, pattern, RegexOptions.CultureInvariant, PatternTimeout);
+        if (!m.Success)
+        {
+            return null;
+        }
+
+        return m.Groups["url"] is { Success: true } g ? g.Value : m.Value;
+    }
+
+    [GeneratedRegex(@"url\(\s*(?<q>['""]?)(?<url>.*?)\k<q>\s*\)", RegexOptions.CultureInvariant)]
+    private static partial Regex CssUrlPattern();
 }

@@ -9,6 +9,7 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
     public DbSet<Site> Sites => Set<Site>();
     public DbSet<CrawlJob> CrawlJobs => Set<CrawlJob>();
     public DbSet<FrontierItem> Frontier => Set<FrontierItem>();
+    public DbSet<CrawlScheduleTick> CrawlScheduleTicks => Set<CrawlScheduleTick>();
     public DbSet<Place> Places => Set<Place>();
     public DbSet<Product> Products => Set<Product>();
     public DbSet<Review> Reviews => Set<Review>();
@@ -46,14 +47,23 @@ public sealed class HarvesterDbContext(DbContextOptions<HarvesterDbContext> opti
             e.ToTable("frontier");
             e.HasOne<CrawlJob>().WithMany().HasForeignKey(x => x.JobId).OnDelete(DeleteBehavior.Cascade);
             e.HasOne<FrontierItem>().WithMany().HasForeignKey(x => x.ParentId).OnDelete(DeleteBehavior.SetNull);
-            // A URL is queued once per job and kind: re-discovering it after a resume is a no-op.
-            e.HasIndex(x => new { x.JobId, x.Kind, x.Url }).IsUnique();
+            // A URL is queued once per job, kind and owner: re-discovering it after a resume is a no-op, while the same
+            // photo URL shown by a second place is a second item (its own sighting).
+            e.HasIndex(x => new { x.JobId, x.Kind, x.Url, x.Owner }).IsUnique();
+            e.Property(x => x.Owner).HasDefaultValue("");
             // Claim query: pending (or lease-expired) rows of a job in priority order.
             e.HasIndex(x => new { x.JobId, x.State, x.Priority });
             // Finding the claims of dead processes reads only the few claimed rows.
             e.HasIndex(x => x.ClaimedBy).HasFilter("state = 'claimed'");
             e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
             e.Property(x => x.UpdatedAt).HasDefaultValueSql("now()");
+        });
+
+        modelBuilder.Entity<CrawlScheduleTick>(e =>
+        {
+            e.HasKey(x => new { x.Schedule, x.DueAt });
+            e.HasOne<CrawlJob>().WithMany().HasForeignKey(x => x.JobId).OnDelete(DeleteBehavior.SetNull);
+            e.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
         });
 
         modelBuilder.Entity<Place>(e =>

@@ -49,6 +49,15 @@ internal sealed class DemoSiteContent
     public const int ProductsPerPage = 20;
     public const int ReviewsPerPage = 5;
 
+    // The other layouts page differently, so that caps, page ends and "more" clicks fall elsewhere.
+    public const int PagedResultsPerPage = 7;
+    public const int PagedPhotosPerClick = 6;
+    public const int NextProductsPerPage = 5;
+    public const int NextReviewsPerPage = 4;
+
+    /// <summary>Position (0-based, by rank) of the product of each category linked under /private/ in the Next layout.</summary>
+    public const int PrivateProduct = 3;
+
     // Positions (0-based, in result order) of the places that carry the injected realism in every query.
     public const int PhotoFaultsPlace = 1;
     public const int NoPhotosPlace = 2;
@@ -107,8 +116,27 @@ internal sealed class DemoSiteContent
 
     public static string PhotoPath(PhotoSpec photo) => photo.Shop ? $"/cdn/uploads/{photo.Id}.jpg" : $"/photos/{photo.Id}.jpg";
 
+    /// <summary>The full-size URL of a photo in a layout.</summary>
+    public static string PhotoPath(PhotoSpec photo, DemoLayout layout) => layout switch
+    {
+        DemoLayout.Paged when !photo.Shop => $"/paged/img/{photo.Id}",
+        DemoLayout.Next when photo.Shop => $"/next/media/{photo.Id}.jpg",
+        _ => PhotoPath(photo),
+    };
+
     public static string PlaceHref(PlaceSpec place) =>
         place.Private ? $"/private/place/{place.Id}/home" : $"/pcmap/place/{place.Id}/home";
+
+    public static string PlaceHref(PlaceSpec place, DemoLayout layout) => layout == DemoLayout.Paged
+        ? (place.Private ? $"/private/paged/place/{place.Id}" : $"/paged/place/{place.Id}")
+        : PlaceHref(place);
+
+    /// <summary>Whether a product's link points under /private/: one per category in the Next layout, when faults are on.</summary>
+    public bool IsPrivate(ProductSpec product, DemoLayout layout) => layout == DemoLayout.Next && _options.Faults && product.Rank == PrivateProduct + 1;
+
+    public string ProductHref(ProductSpec product, DemoLayout layout) => layout == DemoLayout.Next
+        ? (IsPrivate(product, layout) ? $"/private/next/p/{product.Id}" : $"/next/p/{product.Id}")
+        : $"/productions/{product.Id}/selling";
 
     public static string ThumbUrl(PhotoSpec photo, int width) =>
         $"/img/thumb?type=w{width.ToString(CultureInfo.InvariantCulture)}_sharpen&src={Uri.EscapeDataString(PhotoPath(photo))}";
@@ -156,21 +184,23 @@ internal sealed class DemoSiteContent
         _ => "application/octet-stream",
     };
 
-    public DemoSiteTruth BuildTruth(Uri baseUrl)
+    public DemoSiteTruth BuildTruth(Uri baseUrl, DemoLayout layout = DemoLayout.Classic)
     {
         Uri Abs(string path) => new(baseUrl, path);
         DemoPhotoTruth Photo(PhotoSpec p) => new(
-            p.Id, p.Type, Abs(PhotoPath(p)), p.CorpusIndex >= 0 ? _corpus[p.CorpusIndex].Id : null, p.Edition,
+            p.Id, p.Type, Abs(PhotoPath(p, layout)), p.CorpusIndex >= 0 ? _corpus[p.CorpusIndex].Id : null, p.Edition,
             p.Variant?.ToString(), p.DuplicateOf, p.Fault);
 
+        var reviewsPerPage = layout == DemoLayout.Next ? NextReviewsPerPage : ReviewsPerPage;
         var queries = Queries.Select(q => new DemoQueryTruth(q.Query, q.Neighbourhood, q.Category, [.. q.Places.Select(p => p.Id)])).ToList();
         var places = Queries.SelectMany(q => q.Places).Select(p => new DemoPlaceTruth(
             p.Id, Queries[p.QueryIndex].Query, p.Rank, p.Name, p.Category, p.Neighbourhood, p.Address, p.Lat, p.Lng,
-            Abs(PlaceHref(p)), p.Private, p.Fault, [.. p.Photos.Select(Photo)])).ToList();
-        var shop = Shop.Select(c => new DemoShopCategoryTruth(c.Slug, c.Name, Abs($"/store/category/{c.Slug}?order=popular"), [.. c.Products.Select(product =>
-            new DemoProductTruth(product.Id, product.Rank, product.Name, c.Slug, Abs($"/productions/{product.Id}/selling"), [.. product.Reviews.Select((r, i) =>
-                new DemoReviewTruth(r.Id, (i / ReviewsPerPage) + 1, r.Rating, r.Text, [.. r.Photos.Select(Photo)]))]))])).ToList();
-        return new DemoSiteTruth(baseUrl, _options.Seed, queries, places, shop);
+            Abs(PlaceHref(p, layout)), p.Private, p.Fault, [.. p.Photos.Select(Photo)])).ToList();
+        var categoryUrl = layout == DemoLayout.Next ? "/next/category/{0}" : "/store/category/{0}?order=popular";
+        var shop = Shop.Select(c => new DemoShopCategoryTruth(c.Slug, c.Name, Abs(string.Format(CultureInfo.InvariantCulture, categoryUrl, c.Slug)), [.. c.Products.Select(product =>
+            new DemoProductTruth(product.Id, product.Rank, product.Name, c.Slug, Abs(ProductHref(product, layout)), [.. product.Reviews.Select((r, i) =>
+                new DemoReviewTruth(r.Id, (i / reviewsPerPage) + 1, r.Rating, r.Text, [.. r.Photos.Select(Photo)]))], IsPrivate(product, layout)))])).ToList();
+        return new DemoSiteTruth(baseUrl, _options.Seed, queries, places, shop, layout);
     }
 
     private List<QuerySpec> BuildQueries()
@@ -235,6 +265,12 @@ internal sealed class DemoSiteContent
             }
 
             InjectMapDuplicates(q, p, photos, earlier);
+
+            // A chain or a tagged post: the very same photo URL shown by this place and the one before it.
+            if (p >= 6 && p % 4 == 3 && photos.Count > 1 && Original(earlier[p - 1]) is { } shared)
+            {
+                photos[0] = shared;
+            }
         }
 
         foreach (var photo in photos)
@@ -313,10 +349,16 @@ internal sealed class DemoSiteContent
                         }
                     }
 
+                    // The same uploaded photo URL in reviews of two products (one account reviewing a set).
+                    if (photos.Count > 0 && reviewCounter % 17 == 9 && history.LastOrDefault(h => h.Product != productId).Photo is { } shared)
+                    {
+                        photos[^1] = shared;
+                    }
+
                     foreach (var photo in photos)
                     {
                         _photos[photo.Id] = photo;
-                        if (photo.DuplicateOf is null)
+                        if (photo.DuplicateOf is null && !history.Any(h => h.Photo.Id == photo.Id))
                         {
                             history.Add((productId, photo));
                         }

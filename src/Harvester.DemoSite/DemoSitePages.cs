@@ -22,7 +22,9 @@ internal static class DemoSitePages
         <ul>
           <li><a href="/map">지도 (map app)</a>: <a href="/map/search/망원동 카페">/map/search/망원동 카페</a></li>
           <li><a href="/store">스토어 (shop)</a></li>
-          <li><a href="/__truth">/__truth</a> (what the site contains, as JSON)</li>
+          <li><a href="/paged/">지도, paged layout</a>: button search, numbered pages, CSS-background gallery with 더보기</li>
+          <li><a href="/next/category/furniture">스토어, next layout</a>: __NEXT_DATA__, infinite scroll over JSON, reviews over XHR</li>
+          <li><a href="/__truth">/__truth</a> (what the site contains, as JSON; <code>?layout=paged|next</code> for those URLs)</li>
         </ul>
         """);
 

@@ -39,7 +39,22 @@ public sealed partial class DemoSiteServer : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
+    /// <summary>The classic layout's truth (<see cref="TruthFor"/> gives the others).</summary>
     public DemoSiteTruth Truth { get; private set; } = null!;
+
+    /// <summary>What the site contains with the URLs of <paramref name="layout"/>.</summary>
+    public DemoSiteTruth TruthFor(DemoLayout layout) => layout == DemoLayout.Classic ? Truth : _content.BuildTruth(BaseUrl, layout);
+
+    /// <summary>
+    /// The image bytes a photo's full-size URL ends up serving (after a retried 429/500, or at the redirect's target;
+    /// the cut-off JPEG of a truncated one): what a crawl that stored the original, not a thumbnail, has for it.
+    /// </summary>
+    public byte[] PhotoBytes(string photoId) => _content.FindPhoto(photoId) switch
+    {
+        { Fault: DemoFault.Truncated } photo => _content.FaultyBytes(photo),
+        { } photo => _content.PictureBytes(photo),
+        null => throw new KeyNotFoundException($"No photo {photoId} on the demo site."),
+    };
 
     /// <summary>Every path and query requested so far (e.g. "/robots.txt", "/photos/ab12.jpg"), in no order.</summary>
     public IReadOnlyCollection<string> RequestedUrls => [.. _requests.Keys];
@@ -97,7 +112,10 @@ public sealed partial class DemoSiteServer : IAsyncDisposable
 
         app.MapGet("/", () => Html(DemoSitePages.Index()));
         app.MapGet("/robots.txt", () => Results.Text(DemoSitePages.Robots(), "text/plain; charset=utf-8"));
-        app.MapGet("/__truth", (HttpContext context) => TruthJson(context.Request.Query["query"]));
+        app.MapGet("/__truth", (HttpContext context, string? layout) =>
+            Enum.TryParse<DemoLayout>(layout ?? nameof(DemoLayout.Classic), ignoreCase: true, out var l)
+                ? TruthJson(context.Request.Query["query"], l)
+                : Results.BadRequest($"layout: one of {string.Join(", ", Enum.GetNames<DemoLayout>())}"));
 
         // Map app.
         app.MapGet("/map", () => Html(DemoSitePages.Map(null)));
@@ -129,11 +147,134 @@ public sealed partial class DemoSiteServer : IAsyncDisposable
                 ? Html(DemoSitePages.Product(product, p))
                 : Results.NotFound());
         app.MapGet("/cdn/uploads/{id}.jpg", UploadAsync);
+
+        MapPagedLayout(app);
+        MapNextLayout(app);
     }
 
-    private IResult TruthJson(Microsoft.Extensions.Primitives.StringValues queries)
+    /// <summary>The Paged layout: button search, numbered pages over XHR, CSS-background gallery with 사진 더보기.</summary>
+    private void MapPagedLayout(WebApplication app)
     {
-        var truth = Truth;
+        app.MapGet("/paged/", () => Html(DemoSiteLayouts.PagedSearch()));
+        app.MapGet("/paged/api/search", async (HttpContext context, string? q, int? page) =>
+        {
+            var places = _content.FindQuery(q)?.Places ?? [];
+            var pages = (places.Count + DemoSiteContent.PagedResultsPerPage - 1) / DemoSiteContent.PagedResultsPerPage;
+            var number = Math.Clamp(page ?? 1, 1, Math.Max(1, pages));
+            if (number > 1)
+            {
+                // Later pages take a moment (a fixed pause after the click would read the old list), some much longer.
+                var slow = _content.Faults && _content.Chance("slow-paged", $"{q}|{number}", 0.5);
+                await Task.Delay(slow ? Options.SlowDelay : TimeSpan.FromMilliseconds(150), context.RequestAborted);
+            }
+
+            var items = places.Skip((number - 1) * DemoSiteContent.PagedResultsPerPage).Take(DemoSiteContent.PagedResultsPerPage)
+                .Select(p => new { id = p.Id, name = p.Name, category = p.Category, href = DemoSiteContent.PlaceHref(p, DemoLayout.Paged) });
+            return Results.Json(new { page = number, pages, total = places.Count, items });
+        });
+        app.MapGet("/paged/place/{id}", (string id) => _content.Places.TryGetValue(id, out var place) ? Html(DemoSiteLayouts.PagedPlace(place)) : Results.NotFound());
+        app.MapGet("/private/paged/place/{id}", (string id) => _content.Places.TryGetValue(id, out var place) ? Html(DemoSiteLayouts.PagedPlace(place)) : Results.NotFound());
+        app.MapGet("/paged/api/place/{id}/photos", async (HttpContext context, string id, int? offset, int? limit) =>
+        {
+            if (!_content.Places.TryGetValue(id, out var place))
+            {
+                return Results.NotFound();
+            }
+
+            if (place.Fault == DemoFault.PhotoGridHangs)
+            {
+                await HangAsync(context);
+                return Results.Empty;
+            }
+
+            var start = Math.Max(0, offset ?? 0);
+            var items = place.Photos.Skip(start).Take(Math.Clamp(limit ?? DemoSiteContent.PagedPhotosPerClick, 1, 100))
+                .Select(p => new { id = p.Id, type = p.Type, thumb = DemoSiteContent.PhotoPath(p, DemoLayout.Paged) + "?s=240" });
+            return Results.Json(new { total = place.Photos.Count, items });
+        });
+        app.MapGet("/paged/img/{id}", async (HttpContext context, string id, int? s) =>
+            _content.FindPhoto(id) is { Shop: false } photo ? await ServePhotoAsync(context, photo, s, 0, crop: false) : Results.NotFound());
+    }
+
+    /// <summary>The Next layout: __NEXT_DATA__ and a JSON API behind infinite scroll; reviews over XHR with 리뷰 더보기.</summary>
+    private void MapNextLayout(WebApplication app)
+    {
+        static object Card(DemoSiteContent content, ProductSpec p) =>
+            new { id = p.Id, rank = p.Rank, name = p.Name, url = content.ProductHref(p, DemoLayout.Next), reviewCount = p.Reviews.Count };
+
+        object ProductPage(ShopCategorySpec category, int start)
+        {
+            var products = category.Products.Skip(start).Take(DemoSiteContent.NextProductsPerPage).Select(p => Card(_content, p)).ToList();
+            var next = start + DemoSiteContent.NextProductsPerPage;
+            return new { category = new { slug = category.Slug, name = category.Name }, products, nextCursor = next < category.Products.Count ? next.ToString(CultureInfo.InvariantCulture) : null };
+        }
+
+        app.MapGet("/next/category/{slug}", (string slug) =>
+            _content.Shop.FirstOrDefault(c => c.Slug == slug) is { } category ? Html(DemoSiteLayouts.NextCategory(category, ProductPage(category, 0))) : Results.NotFound());
+        app.MapGet("/next/api/products", (string? category, int? cursor) =>
+            _content.Shop.FirstOrDefault(c => c.Slug == category) is { } c ? Results.Json(ProductPage(c, Math.Max(0, cursor ?? 0))) : Results.NotFound());
+        app.MapGet("/next/p/{id}", (string id) => _content.Products.TryGetValue(id, out var product) ? Html(DemoSiteLayouts.NextProduct(product)) : Results.NotFound());
+        app.MapGet("/private/next/p/{id}", (string id) => _content.Products.TryGetValue(id, out var product) ? Html(DemoSiteLayouts.NextProduct(product)) : Results.NotFound());
+        app.MapGet("/next/api/reviews", (string? product, int? page) =>
+        {
+            if (product is null || !_content.Products.TryGetValue(product, out var p))
+            {
+                return Results.NotFound();
+            }
+
+            var number = Math.Max(1, page ?? 1);
+            var reviews = p.Reviews.Skip((number - 1) * DemoSiteContent.NextReviewsPerPage).Take(DemoSiteContent.NextReviewsPerPage).Select(r => new
+            {
+                id = r.Id,
+                body = r.Text,
+                stars = r.Rating,
+                images = r.Photos.Select(ph => new { url = DemoSiteContent.PhotoPath(ph, DemoLayout.Next), thumb = DemoSiteContent.PhotoPath(ph, DemoLayout.Next) + "?w=320" }),
+            });
+            return Results.Json(new { page = number, hasNext = number * DemoSiteContent.NextReviewsPerPage < p.Reviews.Count, total = p.Reviews.Count, reviews });
+        });
+        app.MapGet("/next/media/{id}.jpg", async (HttpContext context, string id, int? w) =>
+            _content.FindPhoto(id) is { Shop: true } photo ? await ServePhotoAsync(context, photo, w, 0, crop: false) : Results.NotFound());
+    }
+
+    /// <summary>A photo's full-size URL in any layout: resized when a width is asked for, else the bytes with the photo's faults.</summary>
+    private async Task<IResult> ServePhotoAsync(HttpContext context, PhotoSpec photo, int? width, int height, bool crop)
+    {
+        if (width is > 0)
+        {
+            return Image(_content.Resized(photo, Math.Clamp(width.Value, 16, 2048), height, crop));
+        }
+
+        if (await ServingFaultAsync(context, photo) is { } failure)
+        {
+            return failure;
+        }
+
+        return photo.Fault switch
+        {
+            DemoFault.Redirect => Results.Redirect($"/photos/original/{photo.Id}.jpg"),
+            DemoFault.Broken or DemoFault.Truncated or DemoFault.HtmlAsJpeg or DemoFault.Oversize =>
+                Results.Bytes(_content.FaultyBytes(photo), "image/jpeg"),
+            _ => Image(_content.PictureBytes(photo)),
+        };
+    }
+
+    private async Task HangAsync(HttpContext context)
+    {
+        // Never answers: the client gives up (or the site stops).
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, linked.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left or the site stops.
+        }
+    }
+
+    private IResult TruthJson(Microsoft.Extensions.Primitives.StringValues queries, DemoLayout layout)
+    {
+        var truth = TruthFor(layout);
         if (queries.Count > 0)
         {
             var wanted = queries.Where(q => q is not null).Select(q => q!).ToHashSet(StringComparer.Ordinal);
@@ -204,16 +345,8 @@ public sealed partial class DemoSiteServer : IAsyncDisposable
 
         if (place.Fault == DemoFault.PhotoGridHangs)
         {
-            // Never answers: the client gives up (or the site stops).
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, linked.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return Results.Empty;
-            }
+            await HangAsync(context);
+            return Results.Empty;
         }
 
         var type = NormaliseFilter(filter);
@@ -239,26 +372,8 @@ public sealed partial class DemoSiteServer : IAsyncDisposable
         return Image(_content.Resized(photo, Math.Clamp(width, 16, 2048), 0, crop: false));
     }
 
-    private async Task<IResult> FullPhotoAsync(HttpContext context, string id)
-    {
-        if (_content.FindPhoto(id) is not { Shop: false } photo)
-        {
-            return Results.NotFound();
-        }
-
-        if (await ServingFaultAsync(context, photo) is { } failure)
-        {
-            return failure;
-        }
-
-        return photo.Fault switch
-        {
-            DemoFault.Redirect => Results.Redirect($"/photos/original/{photo.Id}.jpg"),
-            DemoFault.Broken or DemoFault.Truncated or DemoFault.HtmlAsJpeg or DemoFault.Oversize =>
-                Results.Bytes(_content.FaultyBytes(photo), "image/jpeg"),
-            _ => Image(_content.PictureBytes(photo)),
-        };
-    }
+    private async Task<IResult> FullPhotoAsync(HttpContext context, string id) =>
+        _content.FindPhoto(id) is { Shop: false } photo ? await ServePhotoAsync(context, photo, null, 0, crop: false) : Results.NotFound();
 
     private async Task<IResult> UploadAsync(HttpContext context, string id, int? w, int? h, string? c)
     {

@@ -3,13 +3,37 @@ using System.Text.Json.Serialization;
 
 namespace Harvester.DemoSite;
 
-/// <summary>What the demo site contains, served at <c>GET /__truth</c>: tests compare a crawl against it.</summary>
+/// <summary>
+/// The site's layouts: one content (places, photos, products, reviews, faults) shown in three different ways, so a
+/// crawler is tested on patterns rather than on one page structure.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<DemoLayout>))]
+public enum DemoLayout
+{
+    /// <summary>naver-map style map (search URL, list in an iframe, infinite scroll, lazy img grid behind a tab, CDN
+    /// wrapper thumbnails) and ohouse style shop (paged server-rendered categories and reviews, sized img thumbnails).</summary>
+    Classic,
+
+    /// <summary>Map under /paged/: a search that runs only on its button, numbered result pages replaced in place over
+    /// XHR (some slowly), place pages whose photos are CSS background-images in a grid grown by a 사진 더보기 button.</summary>
+    Paged,
+
+    /// <summary>Shop under /next/: categories as __NEXT_DATA__ JSON plus infinite scroll over a JSON API with cards that
+    /// are not links; product reviews loaded over XHR with a 리뷰 더보기 button and srcset thumbnails.</summary>
+    Next,
+}
+
+/// <summary>
+/// What the demo site contains, served at <c>GET /__truth[?layout=paged|next]</c>: tests compare a crawl against it.
+/// The URLs (place pages, product pages, full-size photos) are those of <paramref name="Layout"/>.
+/// </summary>
 public sealed record DemoSiteTruth(
     Uri BaseUrl,
     int Seed,
     IReadOnlyList<DemoQueryTruth> Queries,
     IReadOnlyList<DemoPlaceTruth> Places,
-    IReadOnlyList<DemoShopCategoryTruth> ShopCategories)
+    IReadOnlyList<DemoShopCategoryTruth> ShopCategories,
+    DemoLayout Layout = DemoLayout.Classic)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -60,7 +84,8 @@ public sealed record DemoPlaceTruth(
 /// and mirrored on odd editions: same label and same edition parity = the same picture.
 /// <paramref name="DuplicateOf"/>: the photo id this one copies, verbatim (<paramref name="Variant"/> null: same bytes)
 /// or transformed (<paramref name="Variant"/> = a <c>VariantKind</c> name). <paramref name="Fault"/>: a
-/// <see cref="DemoFault"/> constant or null.
+/// <see cref="DemoFault"/> constant or null. A photo listed under two places (or two products' reviews) with the same
+/// id is one URL shown by both: a complete crawl records a sighting for each.
 /// </summary>
 public sealed record DemoPhotoTruth(
     string Id,
@@ -74,8 +99,11 @@ public sealed record DemoPhotoTruth(
 
 public sealed record DemoShopCategoryTruth(string Slug, string Name, Uri Url, IReadOnlyList<DemoProductTruth> Products);
 
-/// <summary>A product; <paramref name="Rank"/> is its 1-based position under order=popular.</summary>
-public sealed record DemoProductTruth(string Id, int Rank, string Name, string Category, Uri Url, IReadOnlyList<DemoReviewTruth> Reviews);
+/// <summary>
+/// A product; <paramref name="Rank"/> is its 1-based position under order=popular. <paramref name="Private"/>: its link
+/// points under /private/ (robots.txt disallows it), so a compliant crawler finds none of its reviews (Next layout).
+/// </summary>
+public sealed record DemoProductTruth(string Id, int Rank, string Name, string Category, Uri Url, IReadOnlyList<DemoReviewTruth> Reviews, bool Private = false);
 
 /// <summary>A review; <paramref name="Page"/> is the review page (1-based) it appears on.</summary>
 public sealed record DemoReviewTruth(string Id, int Page, int Rating, string Text, IReadOnlyList<DemoPhotoTruth> Photos);

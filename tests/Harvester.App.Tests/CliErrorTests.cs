@@ -16,6 +16,11 @@ public sealed class CliErrorTests : IDisposable
         { "zero --k", ["similar", "--image-id", "1", "--k", "0"], "", "--k must be at least 1" },
         { "missing --config file", ["db", "status", "--config", "{missing}"], "", "does not exist" },
         { "unknown worker stage", ["worker"], "Harvester__Worker__Stages__0=bogus", "Worker:Stages" },
+        {
+            "schedule naming an unknown site", ["worker"],
+            "Harvester__Crawler__Schedules__0__Name=nightly;Harvester__Crawler__Schedules__0__Cron=0 3 * * *;Harvester__Crawler__Schedules__0__Job__Site=nowhere;Harvester__Crawler__Schedules__0__Job__Queries__0=망원동 카페",
+            "Crawler:Schedules:0:Job:Site 'nowhere' is not a site under Crawler:Sites"
+        },
     };
 
     [Theory]
@@ -25,7 +30,7 @@ public sealed class CliErrorTests : IDisposable
         var bad = Path.Combine(_home, "bad.json");
         await File.WriteAllTextAsync(bad, "{ \"Crawler\": { bad json");
         args = [.. args.Select(a => a.Replace("{bad}", bad, StringComparison.Ordinal).Replace("{missing}", Path.Combine(_home, "nope.json"), StringComparison.Ordinal))];
-        var environment = env.Length == 0 ? null : new Dictionary<string, string> { [env.Split('=')[0]] = env.Split('=')[1] };
+        var environment = env.Length == 0 ? null : env.Split(';').ToDictionary(v => v.Split('=')[0], v => v.Split('=')[1]);
 
         await using var p = await HarvesterProcess.RunAsync(_home, environment, Timeout, args);
 

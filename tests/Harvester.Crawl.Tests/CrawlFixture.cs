@@ -20,8 +20,8 @@ public sealed class DemoSiteFixture : IAsyncLifetime
         Neighbourhoods = ["망원동", "연남동"],
         Categories = ["카페"],
         ShopCategories = ["furniture", "plants"],
-        PlacesPerQuery = 11, // the site repeats a photo verbatim from the 11th place of a query on
-        PhotosPerPlace = 6,
+        PlacesPerQuery = 11, // the 8th place shows the 7th's photo URL; the 11th repeats a photo's bytes under its own URL
+        PhotosPerPlace = 8, // more than the paged layout shows before its first 더보기 click
         ProductsPerCategory = 6,
         ReviewsPerProduct = 6,
         FaultRate = 0.12,
@@ -66,7 +66,9 @@ internal static class CrawlHarness
         ["Crawler:PerHostRequestsPerSecond"] = "200",
     };
 
-    public static ServiceProvider Build(HarvesterDatabase database, string storageRoot, IDictionary<string, string?>? extra = null)
+    /// <param name="overlayFiles">JSON files layered over appsettings.json the way --config is (lists replace, not merge).</param>
+    public static ServiceProvider Build(
+        HarvesterDatabase database, string storageRoot, IDictionary<string, string?>? extra = null, IReadOnlyList<string>? overlayFiles = null, TimeProvider? time = null)
     {
         var settings = TestSettings(storageRoot);
         foreach (var (k, v) in extra ?? new Dictionary<string, string?>())
@@ -74,12 +76,13 @@ internal static class CrawlHarness
             settings[k] = v;
         }
 
-        var configuration = new ConfigurationBuilder()
-            .AddJsonFile(Path.Combine(RepoRoot(), "appsettings.json"), optional: false)
-            .AddInMemoryCollection(settings)
-            .Build();
+        var configuration = new ConfigurationManager();
+        configuration.AddJsonFile(Path.Combine(RepoRoot(), "appsettings.json"), optional: false);
+        ConfiguredLists.MergeJsonFiles(configuration, overlayFiles ?? []);
+        configuration.AddInMemoryCollection(settings);
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
+        services.AddSingleton(time ?? TimeProvider.System);
         services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton(database);
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new StorageOptions { Root = storageRoot }));

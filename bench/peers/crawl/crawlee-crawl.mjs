@@ -1,7 +1,9 @@
-// The crawl benchmark's peer: Crawlee's PlaywrightCrawler doing the same work as Harvester on the demo site
-// (search → result list in an iframe → place → photo tab → lazy grid → download full-size photos), with the same
-// Chromium, flags, page concurrency, download concurrency, caps and resource blocking.
-// Usage: node crawlee-crawl.mjs --base URL --queries "q1|q2" --places N --photos N --pages 3 --downloads 8 --out DIR
+// The crawl benchmark's peer: Crawlee's PlaywrightCrawler doing the same work as Harvester on the demo site, with the
+// same Chromium, flags, page concurrency, download concurrency, caps and resource blocking.
+//   --layout classic: search URL → result list in an iframe → place → photo tab → lazy grid → full-size photos
+//   --layout paged:   search page, typed query, button → numbered result pages replaced in place (waiting until the
+//                     list changed) → place → CSS background-image gallery grown by its 더보기 button → full-size photos
+// Usage: node crawlee-crawl.mjs --layout classic|paged --base URL --queries "q1|q2" --places N --photos N --pages 3 --downloads 8 --out DIR
 import { PlaywrightCrawler, BasicCrawler, Configuration, RequestQueue, log } from 'crawlee';
 import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
@@ -9,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const arg = (name, def) => { const i = process.argv.indexOf('--' + name); return i > 0 ? process.argv[i + 1] : def; };
+const layout = arg('layout', 'classic');
 const base = arg('base');
 const queries = arg('queries').split('|');
 const placesCap = +arg('places', 20), photosCap = +arg('photos', 10);
@@ -26,9 +29,45 @@ const unwrap = (raw, pageUrl) => {
   let u = new URL(raw, pageUrl);
   const inner = u.searchParams.get('src');
   if (inner) u = new URL(inner, u);
-  for (const p of ['type', 'w', 'h']) u.searchParams.delete(p);
+  for (const p of ['type', 'w', 'h', 's']) u.searchParams.delete(p);
+  u.search = u.searchParams.toString();
   return u.href;
 };
+const cssUrl = style => { const m = /url\(\s*(['"]?)(.*?)\1\s*\)/.exec(style || ''); return m ? m[2] : null; };
+
+// Paged layout: the result pages replace the list in place, so each click waits until the list shows another page.
+async function pagedSearch(page, query) {
+  await page.fill('#q', query);
+  await page.click('button.search-btn');
+  const links = new Map();
+  for (;;) {
+    const items = page.locator('#results li.result');
+    await items.first().waitFor({ state: 'attached', timeout: 20000 });
+    for (const h of await items.evaluateAll(els => els.map(e => e.querySelector('a.name')?.href).filter(Boolean))) links.set(h, { key: h });
+    if (links.size >= placesCap) break;
+    const next = page.locator('nav.pager button.next:not([disabled])');
+    if (await next.count() === 0) break;
+    const first = await items.first().getAttribute('data-id');
+    await next.click();
+    await page.waitForFunction(f => { const e = document.querySelector('#results li.result'); return e && e.dataset.id !== f; }, first, { timeout: 20000 });
+  }
+  return [...links.values()].slice(0, placesCap);
+}
+
+// Paged layout: the gallery grows by its 더보기 button until the cap or until the button is gone.
+async function pagedPhotos(page) {
+  const cells = page.locator('.gallery .cell .ph');
+  await cells.first().or(page.locator('p.no-photo:not([hidden])')).waitFor({ state: 'attached', timeout: idle });
+  for (;;) {
+    const n = await cells.count();
+    const more = page.locator('button.more');
+    if (n >= photosCap || !(await more.isVisible())) break;
+    await more.click();
+    try { await page.waitForFunction(n => document.querySelectorAll('.gallery .cell .ph').length > n, n, { timeout: idle }); } catch { break; }
+  }
+  const styles = await cells.evaluateAll(els => els.map(e => e.getAttribute('style')));
+  return styles.map(cssUrl).filter(v => v && !v.endsWith('.svg')).map(v => ({ key: unwrap(v, page.url()) })).slice(0, photosCap);
+}
 
 async function scrollCollect(read, scroll, cap, endLocator) {
   const seen = new Map();
@@ -55,7 +94,9 @@ const pageCrawler = new PlaywrightCrawler({
       executablePath: '/usr/bin/chromium',
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'],
+             '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
+             // Harvester launches with this when it blocks page resources (its default); the peer gets the same flag.
+             '--blink-settings=imagesEnabled=false'],
     },
   },
   browserPoolOptions: { maxOpenPagesPerBrowser: pages, retireBrowserAfterPageCount: 1000 },
@@ -63,7 +104,10 @@ const pageCrawler = new PlaywrightCrawler({
     await page.route('**/*', r => ['image', 'media', 'font'].includes(r.request().resourceType()) ? r.abort() : r.continue());
   }],
   async requestHandler({ page, request, crawler }) {
-    if (request.label === 'SEARCH') {
+    if (request.label === 'SEARCH' && layout === 'paged') {
+      const links = await pagedSearch(page, request.userData.query);
+      await crawler.addRequests(links.map(l => ({ url: l.key, label: 'PLACE' })));
+    } else if (request.label === 'SEARCH') {
       const frame = page.frameLocator('iframe#searchIframe');
       await frame.locator('li.place-item, .no-results').first().waitFor({ state: 'attached', timeout: 20000 });
       const items = frame.locator('li.place-item');
@@ -72,6 +116,9 @@ const pageCrawler = new PlaywrightCrawler({
         async () => frame.locator('#list-scroll').first().evaluate(el => el.scrollTo(0, el.scrollHeight)),
         placesCap, frame.locator('.list-end'));
       await crawler.addRequests(links.map(l => ({ url: l.key, label: 'PLACE' })));
+    } else if (layout === 'paged') {
+      places++;
+      for (const p of await pagedPhotos(page)) await photoQueue.addRequest({ url: p.key, uniqueKey: p.key });
     } else {
       places++;
       const tab = page.locator("a[role=tab][href*='/photo']").first();
@@ -110,7 +157,9 @@ const downloader = new BasicCrawler({
 
 const started = Date.now();
 const dl = downloader.run();
-await pageCrawler.run(queries.map(q => ({ url: `${base}/map/search/${encodeURIComponent(q)}`, label: 'SEARCH', uniqueKey: 'search:' + q })));
+await pageCrawler.run(queries.map(q => layout === 'paged'
+  ? { url: `${base}/paged/`, label: 'SEARCH', uniqueKey: 'search:' + q, userData: { query: q } }
+  : { url: `${base}/map/search/${encodeURIComponent(q)}`, label: 'SEARCH', uniqueKey: 'search:' + q }));
 pagesDone = true;
 while (!(await photoQueue.isFinished())) await new Promise(r => setTimeout(r, 200));
 downloader.autoscaledPool?.abort();

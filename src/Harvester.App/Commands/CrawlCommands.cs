@@ -2,7 +2,6 @@ using System.CommandLine;
 using Harvester.Crawl;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 
 namespace Harvester.App.Commands;
 
@@ -66,25 +65,24 @@ internal static class CrawlCommands
             return 0;
         }));
 
-        var jobs = new Command("jobs", "List crawl jobs with their counters.");
+        var jobs = new Command("jobs", "List crawl jobs with their counters and outcome.");
         jobs.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
         {
-            var db = services.GetRequiredService<Data.HarvesterDatabase>();
-            await using var cmd = db.DataSource.CreateCommand("""
-                SELECT j.id, s.key, j.status, j.places_found, j.products_found, j.photos_found, j.photos_stored, j.failures, j.name
-                FROM crawl_jobs j JOIN sites s ON s.id = j.site_id ORDER BY j.id
-                """);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            Console.WriteLine($"{"id",5} {"site",-12} {"status",-10} {"places",7} {"products",8} {"photos",7} {"stored",7} {"failed",7}  name");
-            while (await r.ReadAsync(ct))
+            var rows = await services.GetRequiredService<CrawlService>().ListJobsAsync(ct);
+            Console.WriteLine($"{"id",5} {"site",-14} {"status",-23} {"places",7} {"products",8} {"photos",7} {"stored",7} {"failed",7}  name");
+            foreach (var r in rows)
             {
-                Console.WriteLine($"{r.GetInt64(0),5} {r.GetString(1),-12} {r.GetString(2),-10} {r.GetInt32(3),7} {r.GetInt32(4),8} {r.GetInt32(5),7} {r.GetInt32(6),7} {r.GetInt32(7),7}  {r.GetString(8)}");
+                Console.WriteLine($"{r.Id,5} {r.Site,-14} {CrawlJobStore.Describe(r.Status),-23} {r.Places,7} {r.Products,8} {r.PhotosFound,7} {r.PhotosStored,7} {r.Failures,7}  {r.Name}");
+                if (r.Error is not null)
+                {
+                    Console.WriteLine($"{"",5} {r.Error}");
+                }
             }
 
-            await r.CloseAsync();
             return 0;
         }));
         crawl.Subcommands.Add(jobs);
+        crawl.Subcommands.Add(CreateCheck());
         return crawl;
     }
 
@@ -106,9 +104,44 @@ internal static class CrawlCommands
         }
     }
 
+    /// <summary>
+    /// <c>harvester crawl check</c>: a dry run of a site definition against the live site, printing what every key
+    /// matched. It needs no database (nothing is stored).
+    /// </summary>
+    private static Command CreateCheck()
+    {
+        var site = new Option<string>("--site") { Description = "Site definition under Crawler:Sites to check.", Required = true };
+        var query = new Option<string>("--query", "-q") { Description = "A search (map) or a category (shop) to check it with.", Required = true };
+        var baseUrl = new Option<string?>("--base-url") { Description = "Override the site's base URL (e.g. a running demo site)." };
+        var photoType = new Option<string?>("--photo-type") { Description = "Check the photo-type filter with this type (interior, exterior, menu, food)." };
+        var check = new Command("check", "Dry run of a site definition: opens the first search (or category) page, one place (or product) and its photos, and prints what every configured key matched, the URLs it read, what was skipped and why, and which step would fail.");
+        foreach (var o in new Option[] { site, query, baseUrl, photoType })
+        {
+            check.Options.Add(o);
+        }
+
+        check.SetAction((pr, ct) => Cli.InHost(pr, ct, async services =>
+        {
+            var report = await services.GetRequiredService<CrawlCheck>().RunAsync(pr.GetValue(site)!, pr.GetValue(query)!, pr.GetValue(baseUrl), pr.GetValue(photoType), ct);
+            foreach (var line in report.Render())
+            {
+                Console.WriteLine(line);
+            }
+
+            await services.GetRequiredService<BrowserHost>().DisposeAsync();
+            return report.Ok ? 0 : 1;
+        }, start: false));
+        return check;
+    }
+
     public static void PrintSummary(CrawlJobSummary s)
     {
-        Console.WriteLine($"[crawl] job {s.JobId} {s.Status.ToString().ToLowerInvariant()}: pages {s.Pages}, places {s.Places}, products {s.Products}, photo URLs {s.PhotosFound}, photos stored {s.PhotosStored}, failed items {s.Failures}");
+        Console.WriteLine($"[crawl] job {s.JobId} {s.StatusText}: pages {s.Pages}, places {s.Places}, products {s.Products}, photo URLs {s.PhotosFound}, photos stored {s.PhotosStored}, failed items {s.Failures}");
+        if (s.Error is not null && s.Status == Core.JobStatus.Failed)
+        {
+            Console.WriteLine($"  {s.Error}");
+        }
+
         foreach (var (reason, count) in s.FailureReasons.Take(12))
         {
             Console.WriteLine($"  {count,5}  {reason}");

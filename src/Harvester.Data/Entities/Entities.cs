@@ -40,6 +40,18 @@ public sealed class CrawlJob
     public DateTimeOffset? FinishedAt { get; set; }
 }
 
+/// <summary>
+/// One due time of a crawl schedule that a worker acted on: its key (schedule, due time) makes a tick fire once across
+/// every worker; the job it created, if any.
+/// </summary>
+public sealed class CrawlScheduleTick
+{
+    public required string Schedule { get; set; }
+    public DateTimeOffset DueAt { get; set; }
+    public long? JobId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
 /// <summary>One unit of crawl work; its state makes a job resumable after a kill.</summary>
 public sealed class FrontierItem
 {
@@ -48,6 +60,11 @@ public sealed class FrontierItem
     public long? ParentId { get; set; }
     public FrontierKind Kind { get; set; }
     public required string Url { get; set; }
+    /// <summary>
+    /// What a photo URL was seen at ("place:12", "review:7", "product:3"; empty for pages): the same URL shown by two
+    /// places is two items, so each place keeps its sighting.
+    /// </summary>
+    public string Owner { get; set; } = "";
     public FrontierState State { get; set; }
     public int Attempts { get; set; }
     public string? ClaimedBy { get; set; }
