@@ -51,4 +51,10 @@ internal static partial class Log
 
     [LoggerMessage(1027, LogLevel.Warning, "Worker heartbeat not written ({Reason}); trying again in {Interval}")]
     public static partial void HeartbeatFailed(ILogger logger, string reason, TimeSpan interval);
+
+    [LoggerMessage(1008, LogLevel.Warning, "Database unavailable at start ({Reason}); retrying in {Delay}")]
+    public static partial void DatabaseUnavailableAtStart(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(1009, LogLevel.Information, "Database reachable after {Attempts} failed attempt(s)")]
+    public static partial void DatabaseReachable(ILogger logger, int attempts);
 }

@@ -170,6 +170,65 @@ public sealed class FaultTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_worker_started_while_its_configured_server_is_down_waits_for_it_then_works()
+    {
+        const int n = 12;
+        await SeedAsync(n, ImageStatus.Fetched);
+        await PgCtl.StopAsync(_db.Cluster!);
+        var env = new Dictionary<string, string>
+        {
+            // The cluster as a configured server: the worker must not start one of its own.
+            ["Harvester__ConnectionStrings__Harvester"] = _db.ConnectionString,
+            ["Harvester__Worker__Stages__0"] = "curate",
+            ["Harvester__Curation__PollInterval"] = "00:00:01",
+        };
+        await using var w = HarvesterProcess.Start(_home, env, "worker");
+        var deadline = DateTime.UtcNow + Long;
+        while (!w.StandardError.Contains("Database unavailable at start", StringComparison.Ordinal))
+        {
+            Assert.False(w.HasExited, "the worker exited instead of waiting for its database:\n" + Tail(w.StandardError));
+            Assert.True(DateTime.UtcNow < deadline, "the worker never said it was waiting:\n" + Tail(w.StandardError));
+            await Task.Delay(200);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(w.HasExited, "the worker gave up on its database:\n" + Tail(w.StandardError));
+        await PgCtl.StartAsync(_db.Cluster!);
+        NpgsqlConnection.ClearAllPools();
+
+        await WaitUntilAsync(async () => await CountAsync("SELECT count(*) FROM images WHERE status = 'fetched'") == 0, Long, w);
+        Assert.Contains("Database reachable after", w.StandardError, StringComparison.Ordinal);
+        Assert.Equal(1, await CountAsync("SELECT count(*) FROM workers WHERE stopped_at IS NULL"));
+
+        using var interrupt = Process.Start("kill", ["-INT", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        await interrupt.WaitForExitAsync();
+        await w.WaitAsync(Long);
+        Assert.Equal(0, w.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_command_run_while_its_configured_server_is_down_says_so_in_one_line()
+    {
+        await PgCtl.StopAsync(_db.Cluster!);
+        try
+        {
+            await using var c = HarvesterProcess.Start(_home, new Dictionary<string, string> { ["Harvester__ConnectionStrings__Harvester"] = _db.ConnectionString }, "curate");
+            await c.WaitAsync(Long);
+            Assert.NotEqual(0, c.ExitCode);
+            // One line, naming the key that says where the server is.
+            var line = Assert.Single(c.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("error: Cannot reach PostgreSQL", line, StringComparison.Ordinal);
+            Assert.Contains("ConnectionStrings:Harvester", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", c.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await PgCtl.StartAsync(_db.Cluster!);
+            NpgsqlConnection.ClearAllPools();
+        }
+    }
+
     private async Task SeedAsync(int n, ImageStatus status)
     {
         await using var ctx = _db.CreateDbContext();

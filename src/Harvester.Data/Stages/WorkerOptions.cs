@@ -38,6 +38,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerStagesValidation>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<WorkerHealth>();
+        services.Replace(ServiceDescriptor.Singleton(DatabaseStartPolicy.Wait));
         services.AddSingleton<IHostedService>(sp => new StageWorkers(sp));
         return services;
     }
