@@ -297,26 +297,13 @@ public static partial class SelectorSyntax
         var start = 0;
         for (var i = 0; i < s.Length; i++)
         {
-            var c = s[i];
-            if (quote is not null)
+            if (SkipQuoted(s, ref i, ref quote))
             {
-                if (c == '\\')
-                {
-                    i++;
-                }
-                else if (c == quote)
-                {
-                    quote = null;
-                }
-
                 continue;
             }
 
-            if (c is '\'' or '"')
-            {
-                quote = c;
-            }
-            else if (c is '(' or '[')
+            var c = s[i];
+            if (c is '(' or '[')
             {
                 depth++;
             }
@@ -342,26 +329,13 @@ public static partial class SelectorSyntax
         char? quote = null;
         for (var i = open; i < s.Length; i++)
         {
-            var c = s[i];
-            if (quote is not null)
+            if (SkipQuoted(s, ref i, ref quote))
             {
-                if (c == '\\')
-                {
-                    i++;
-                }
-                else if (c == quote)
-                {
-                    quote = null;
-                }
-
                 continue;
             }
 
-            if (c is '\'' or '"')
-            {
-                quote = c;
-            }
-            else if (c == opening)
+            var c = s[i];
+            if (c == opening)
             {
                 depth++;
             }
@@ -372,6 +346,36 @@ public static partial class SelectorSyntax
         }
 
         return s.Length - 1;
+    }
+
+    /// <summary>
+    /// True when s[i] opens, closes or lies inside a quoted string (so it is no syntax); steps over an escaped
+    /// character inside one.
+    /// </summary>
+    private static bool SkipQuoted(string s, ref int i, ref char? quote)
+    {
+        var c = s[i];
+        if (quote is not null)
+        {
+            if (c == '\\')
+            {
+                i++;
+            }
+            else if (c == quote)
+            {
+                quote = null;
+            }
+
+            return true;
+        }
+
+        if (c is '\'' or '"')
+        {
+            quote = c;
+            return true;
+        }
+
+        return false;
     }
 
     private static bool IsNameStart(char c) => char.IsLetter(c) || c == '_' || c == '-' || c > 127;

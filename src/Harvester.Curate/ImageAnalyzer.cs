@@ -138,17 +138,7 @@ public sealed class ImageAnalyzer : IDisposable
             using var decoded = _decoder.Decode(data);
             using var grey = new Mat();
             Cv2.CvtColor(decoded.Pixels, grey, ColorConversionCodes.BGR2GRAY);
-            return new ImageAnalysis
-            {
-                Format = decoded.Header.Format,
-                Width = decoded.Width,
-                Height = decoded.Height,
-                PHash = PerceptualHash.PHashFromGrey(grey),
-                DHash = PerceptualHash.DHashFromGrey(grey),
-                ColourLayout = ColourLayout.Compute(decoded.Pixels),
-                PixelHash = decoded.PixelHash,
-                Encoding = EncodingQuality.Read(data),
-            };
+            return FingerprintOf(decoded, grey) with { Encoding = EncodingQuality.Read(data) };
         }
         catch (Exception e) when (e is ImageRejectedException or OpenCVException)
         {
@@ -225,20 +215,20 @@ public sealed class ImageAnalyzer : IDisposable
             }
         }
 
-        return new ImageAnalysis
-        {
-            Format = decoded.Header.Format,
-            Width = decoded.Width,
-            Height = decoded.Height,
-            PHash = PerceptualHash.PHashFromGrey(grey),
-            DHash = PerceptualHash.DHashFromGrey(grey),
-            ColourLayout = ColourLayout.Compute(px),
-            PixelHash = decoded.PixelHash,
-            Scores = scores,
-            Quality = QualityOf(pixel),
-            Reasons = reasons,
-        };
+        return FingerprintOf(decoded, grey) with { Scores = scores, Quality = QualityOf(pixel), Reasons = reasons };
     }
+
+    /// <summary>What identifies an image among its copies: size, hashes of its grey version and its colour layout.</summary>
+    private static ImageAnalysis FingerprintOf(DecodedImage decoded, Mat grey) => new()
+    {
+        Format = decoded.Header.Format,
+        Width = decoded.Width,
+        Height = decoded.Height,
+        PHash = PerceptualHash.PHashFromGrey(grey),
+        DHash = PerceptualHash.DHashFromGrey(grey),
+        ColourLayout = ColourLayout.Compute(decoded.Pixels),
+        PixelHash = decoded.PixelHash,
+    };
 
     /// <summary>Sharpness saturating at a Laplacian variance of 1000, discounted by clipped shadows and highlights.</summary>
     public static double QualityOf(PixelScores p) =>

@@ -80,21 +80,8 @@ public readonly record struct EncodingQuality(bool Lossless, double Quality, boo
         var chroma = new int[64];
         bool hasLuma = false, hasChroma = false;
         var pos = 2;
-        while (pos + 4 <= d.Length && d[pos] == 0xFF)
+        while (JpegMarkers.NextSegment(d, ref pos) is { } marker)
         {
-            var marker = d[pos + 1];
-            if (marker == 0xFF)
-            {
-                pos++;
-                continue;
-            }
-
-            if (marker is 0xD8 or 0x01 or (>= 0xD0 and <= 0xD7))
-            {
-                pos += 2;
-                continue;
-            }
-
             if (marker is 0xDA or 0xD9)
             {
                 break;

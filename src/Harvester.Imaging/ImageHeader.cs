@@ -77,22 +77,14 @@ public sealed record ImageHeader(ImageFormat Format, int StoredWidth, int Stored
         var pos = 2;
         while (pos + 4 <= data.Length)
         {
-            if (data[pos] != 0xFF)
+            if (JpegMarkers.NextSegment(data, ref pos) is not { } marker)
             {
-                throw new ImageRejectedException("corrupt", "JPEG marker expected");
-            }
+                if (pos + 4 <= data.Length)
+                {
+                    throw new ImageRejectedException("corrupt", "JPEG marker expected");
+                }
 
-            var marker = data[pos + 1];
-            if (marker == 0xFF)
-            {
-                pos++;
-                continue;
-            }
-
-            if (marker is 0xD8 or 0x01 or (>= 0xD0 and <= 0xD7))
-            {
-                pos += 2;
-                continue;
+                break;
             }
 
             var length = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 2)..]);
