@@ -14,7 +14,7 @@ namespace Harvester.Cluster;
 /// (the members nearest the centroid, then seeded random members), index.html, a 2-D PCA map coloured by cluster
 /// (pca.png), and the TensorFlow Embedding Projector pair vectors.tsv + metadata.tsv.
 /// </summary>
-public sealed class ClusterGallery(ClusterStore store, BlobStore blobs, IOptions<StorageOptions> storage, IOptions<ClusteringOptions> options)
+public sealed class ClusterGallery(ClusterStore store, IBlobStore blobs, IOptions<StorageOptions> storage, IOptions<ClusteringOptions> options)
 {
     public string DirectoryFor(long runId) => DirectoryFor(storage.Value.ResolveOutputRoot(), runId);
 

@@ -10,7 +10,7 @@ public sealed record ProductInfo(string ExternalId, string Name, string? Categor
 public sealed record ReviewInfo(string ExternalId, string? Text, double? Rating);
 
 /// <summary>Writes of what the crawler finds: sites, places, products, reviews, and photos with their sightings.</summary>
-public sealed class CrawlStore(HarvesterDatabase database, BlobStore blobs)
+public sealed class CrawlStore(HarvesterDatabase database, IBlobStore blobs)
 {
     public async Task<long> EnsureSiteAsync(string key, string adapter, string baseUrl, CancellationToken ct)
     {

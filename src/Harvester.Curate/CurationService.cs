@@ -53,7 +53,7 @@ public sealed record RehashResult(int Rehashed, int Unreadable, int GroupsJudged
 public sealed class CurationService(
     HarvesterDatabase database,
     CurateStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     DuplicateGroups groups,
     ImageAnalyzer analyzer,
     IOptions<CurationOptions> options,

@@ -8,9 +8,13 @@ namespace Harvester.Data;
 /// Content-addressed image bytes: &lt;root&gt;/ab/cd/&lt;sha256&gt;. Written to a temp file, fsynced and renamed, so a blob
 /// that exists is whole; the path derives from the hash and never from anything a site sent.
 /// </summary>
-public sealed class BlobStore(IOptions<StorageOptions> options)
+public sealed class BlobStore(IOptions<StorageOptions> options) : IBlobStore
 {
     public string Root { get; } = options.Value.ResolveBlobRoot();
+
+    public string Location => Root;
+
+    public string LocalPath(string sha256) => PathFor(sha256);
 
     public string PathFor(string sha256)
     {

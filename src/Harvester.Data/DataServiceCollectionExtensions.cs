@@ -16,6 +16,7 @@ public static class DataServiceCollectionExtensions
         services.AddOptions<PostgreSqlOptions>().BindSection(PostgreSqlOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<HarvesterDatabase>();
         services.AddSingleton<BlobStore>();
+        services.TryAddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
         services.AddSingleton<DuplicateGroups>();
         services.TryAddSingleton<ModelStore>();
         services.AddSingleton<Microsoft.EntityFrameworkCore.IDbContextFactory<HarvesterDbContext>, DbContextFactory>();

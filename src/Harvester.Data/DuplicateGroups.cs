@@ -69,7 +69,7 @@ public sealed record GroupChange(long? GroupId, long KeptId, string KeepReason, 
 /// is 'duplicate' with <c>duplicate_of_id</c> = the kept image. A group left with one image is dissolved. Callers hold
 /// whatever lock serialises their writers (the curate stage holds its advisory lock).
 /// </summary>
-public sealed class DuplicateGroups(BlobStore blobs)
+public sealed class DuplicateGroups(IBlobStore blobs)
 {
     /// <summary>Long side the largest member is decoded at for the pixel evidence; the others at the same fraction.</summary>
     public const int EvidenceSize = 1024;
@@ -195,7 +195,7 @@ public sealed class DuplicateGroups(BlobStore blobs)
     {
         try
         {
-            var bytes = File.ReadAllBytes(blobs.PathFor(m.Sha256));
+            var bytes = File.ReadAllBytes(blobs.LocalPath(m.Sha256));
             var side = Math.Max(16, (int)Math.Round(Math.Max(m.Width, m.Height) * fraction));
             using var decoded = new ImageDecoder(long.MaxValue, long.MaxValue, side).Decode(bytes);
             return decoded.Pixels.Clone();

@@ -84,6 +84,32 @@ public sealed class HarvesterDatabase(
         await conn.ReloadTypesAsync(ct);
     }
 
+    /// <summary>
+    /// Empties every table the migrations made (their history stays) and restarts their ids, dropping each model's
+    /// HNSW index with its rows: the index is named by the model's id (ix_embeddings_m&lt;id&gt;), and ids are handed out
+    /// again, so a model of another dimension would otherwise inherit it and its inserts fail. For a throw-away
+    /// database such as the demo's; new tables are included without a change here.
+    /// </summary>
+    public async Task EmptyAsync(CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("""
+            DO $$
+            DECLARE ix text; tables text;
+            BEGIN
+                FOR ix IN SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname ~ '^ix_embeddings_m[0-9]+$' LOOP
+                    EXECUTE format('DROP INDEX %I', ix);
+                END LOOP;
+                SELECT string_agg(format('%I', tablename), ', ') INTO tables
+                FROM pg_tables WHERE schemaname = current_schema() AND tablename <> '__EFMigrationsHistory';
+                IF tables IS NOT NULL THEN
+                    EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY CASCADE';
+                END IF;
+            END
+            $$
+            """);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
     public HarvesterDbContext CreateDbContext()
     {
         var builder = new DbContextOptionsBuilder<HarvesterDbContext>();

@@ -105,6 +105,14 @@ public sealed class ModelStore(HarvesterDatabase database)
         }
 
         CheckDimension(registered.Name, registered.Dimension, registered.VectorType);
+        if (existing is null)
+        {
+            // A new model has no vectors yet, so an index under its name is another model's that had its id before
+            // the ids were restarted (possibly of another dimension): it goes, and the right one is built below.
+            await using var stale = new NpgsqlCommand($"DROP INDEX IF EXISTS {registered.IndexName}", conn, tx);
+            await stale.ExecuteNonQueryAsync(ct);
+        }
+
         await using (var ddl = new NpgsqlCommand(
             $"CREATE INDEX IF NOT EXISTS {registered.IndexName} ON embeddings USING hnsw ((embedding::{registered.Cast}) {registered.OperatorClass}) " +
             $"WITH (m = {m.HnswM}, ef_construction = {m.HnswEfConstruction}) WHERE model_id = {registered.Id}", conn, tx))

@@ -35,7 +35,7 @@ public sealed record EmbedResult(
 /// </summary>
 public sealed class EmbedService(
     EmbedStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     ModelHost models,
     ModelRegistry registry,
     IOptions<InferenceOptions> options,

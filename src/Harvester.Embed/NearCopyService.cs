@@ -34,7 +34,7 @@ public sealed record NearCopyResult(string Model, int Claimed, int Checked, int 
 /// </summary>
 public sealed class NearCopyService(
     NearCopyStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     DuplicateGroups groups,
     ModelHost models,
     ModelRegistry registry,
@@ -155,7 +155,7 @@ public sealed class NearCopyService(
     }
 
     /// <summary>Each blob's verifier thumbnail, decoded once per pass (null when the blob is gone or undecodable).</summary>
-    private sealed class Thumbnails(BlobStore blobs) : IDisposable
+    private sealed class Thumbnails(IBlobStore blobs) : IDisposable
     {
         private readonly ConcurrentDictionary<string, Mat?> _cache = new(StringComparer.Ordinal);
 
@@ -163,7 +163,7 @@ public sealed class NearCopyService(
         {
             try
             {
-                return CopyVerifier.Thumbnail(File.ReadAllBytes(blobs.PathFor(s)));
+                return CopyVerifier.Thumbnail(File.ReadAllBytes(blobs.LocalPath(s)));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageRejectedException or OpenCVException)
             {

@@ -12,7 +12,7 @@ internal sealed record WrittenDataset(FilePlacement Files, IReadOnlyList<string>
 /// Writes an export into a hidden sibling folder and renames it into place when everything is written: a failure or
 /// Ctrl-C leaves no half-written dataset, and an older export is replaced only once the new one is complete.
 /// </summary>
-internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, ExportFiles files, Action<string, bool> checkOutput)
+internal sealed class DatasetWriter(string output, bool force, IBlobStore blobs, ExportFiles files, Action<string, bool> checkOutput)
 {
     /// <param name="rows">Every image, grouped by split in split order, each split's samples in shard order.</param>
     /// <param name="summary">export.json's text, given what was written.</param>
@@ -29,7 +29,7 @@ internal sealed class DatasetWriter(string output, bool force, BlobStore blobs, 
             var times = new Dictionary<string, TimeSpan>();
             var outputs = new List<string>();
             var bySplit = splits.ToDictionary(s => s, s => rows.Where(r => r.Split == s).ToList(), StringComparer.Ordinal);
-            string Blob(ManifestRow r) => blobs.PathFor(r.Image.Sha256);
+            string Blob(ManifestRow r) => blobs.LocalPath(r.Image.Sha256);
 
             var placer = new FilePlacer(files);
             if (writeFiles)

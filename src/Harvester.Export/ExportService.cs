@@ -109,7 +109,7 @@ public sealed record ExportResult(
 /// </summary>
 public sealed class ExportService(
     ExportStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     IOptions<StorageOptions> storage,
     IOptions<ExportOptions> options,
     ModelStore models,

@@ -161,7 +161,7 @@ internal static class DemoCommand
             Console.WriteLine();
             Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
             Console.WriteLine($"  curation report (open in a browser): {report.Path}");
-            Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<BlobStore>().Root}");
+            Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<IBlobStore>().Location}");
             if (sheetPath is not null)
             {
                 Console.WriteLine($"  nearest-neighbour sheet:          {sheetPath}");
@@ -212,22 +212,7 @@ internal static class DemoCommand
             return; // never wipe a server someone configured
         }
 
-        // Each model's HNSW index is named by its id (ix_embeddings_m<id>); TRUNCATE … RESTART IDENTITY hands the ids out
-        // again, so an index left from an earlier run's model (another dimension) must go with the rows, or the next
-        // model with that id inherits it and its inserts fail ("expected 560 dimensions, not 512").
-        await using var cmd = database.DataSource.CreateCommand("""
-            DO $$
-            DECLARE ix text;
-            BEGIN
-                FOR ix IN SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname ~ '^ix_embeddings_m[0-9]+$' LOOP
-                    EXECUTE format('DROP INDEX %I', ix);
-                END LOOP;
-            END
-            $$;
-            TRUNCATE work_leases, cluster_assignments, cluster_centroids, clustering_runs, embeddings, embedding_models,
-                     image_sightings, images, duplicate_groups, reviews, products, places, frontier, crawl_jobs, sites RESTART IDENTITY CASCADE
-            """);
-        await cmd.ExecuteNonQueryAsync(ct);
+        await database.EmptyAsync(ct);
     }
 
     private static async Task<string?> NearestNeighboursAsync(IServiceProvider services, HarvesterDatabase database, string outDir, CancellationToken ct)
@@ -245,7 +230,7 @@ internal static class DemoCommand
 
         var result = await services.GetRequiredService<SimilarSearch>().NearestToImageAsync(imageId, 8, new SearchFilter(), null, ct);
         EmbedCommands.Print($"image {imageId}", result);
-        var blobs = services.GetRequiredService<BlobStore>();
+        var blobs = services.GetRequiredService<IBlobStore>();
         await using var sha = database.DataSource.CreateCommand("SELECT sha256 FROM images WHERE id = $1");
         sha.Parameters.Add(new NpgsqlParameter { Value = imageId });
         var tiles = new List<(byte[] Image, string Caption)> { (await blobs.ReadAsync((string)(await sha.ExecuteScalarAsync(ct))!, ct), $"query {imageId}") };

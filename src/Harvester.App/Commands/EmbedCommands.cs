@@ -101,7 +101,7 @@ internal static class EmbedCommands
                 AcceptedOnly = pr.GetValue(accepted),
             };
             var search = services.GetRequiredService<SimilarSearch>();
-            var blobs = services.GetRequiredService<BlobStore>();
+            var blobs = services.GetRequiredService<IBlobStore>();
             SearchResult result;
             byte[]? queryBytes = null;
             string queryLabel;
@@ -227,7 +227,7 @@ internal static class EmbedCommands
         }
     }
 
-    private static async Task<byte[]?> ReadBlobAsync(IServiceProvider services, BlobStore blobs, long imageId, CancellationToken ct)
+    private static async Task<byte[]?> ReadBlobAsync(IServiceProvider services, IBlobStore blobs, long imageId, CancellationToken ct)
     {
         var db = services.GetRequiredService<HarvesterDatabase>();
         await using var cmd = db.DataSource.CreateCommand("SELECT sha256 FROM images WHERE id = $1");

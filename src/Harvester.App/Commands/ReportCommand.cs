@@ -41,6 +41,6 @@ internal static class ReportCommand
             services.GetRequiredService<IOptions<ExportOptions>>().Value.NearDuplicateCosine,
             run,
             dashboard);
-        return new ReportWriter(services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<BlobStore>()).WriteAsync(settings, ct);
+        return new ReportWriter(services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<IBlobStore>()).WriteAsync(settings, ct);
     }
 }

@@ -20,7 +20,7 @@ public sealed record RatingRequest(long Run, int Cluster, int Rating, string? Ra
 /// name; /api/ratings stores it. Writes come only from the dashboard's own pages: a request whose Origin is another
 /// site, or that is not JSON (what a cross-site form could send), is refused and nothing is stored.
 /// </summary>
-public sealed class RatingEndpoints(ClusterStore clusters, BlobStore blobs, IOptions<StorageOptions> storage)
+public sealed class RatingEndpoints(ClusterStore clusters, IBlobStore blobs, IOptions<StorageOptions> storage)
 {
     private const int SamplePerCluster = 8;
 

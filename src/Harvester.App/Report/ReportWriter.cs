@@ -18,7 +18,7 @@ public sealed record ReportResult(string Path, int Images, int Thumbnails, int N
 /// each clustering run's clusters, cohesion and outliers; and the latest export's splits and closest cross-split pair.
 /// Thumbnails are made once and kept beside the page.
 /// </summary>
-public sealed class ReportWriter(HarvesterDatabase database, BlobStore blobs)
+public sealed class ReportWriter(HarvesterDatabase database, IBlobStore blobs)
 {
     public const int ThumbnailSide = 200;
 

@@ -4,7 +4,7 @@ using OpenCvSharp;
 namespace Harvester.App.Report;
 
 /// <summary>Small JPEG previews of blobs, made once under a folder (…/thumbs/ab/&lt;sha256&gt;.jpg) and kept.</summary>
-public sealed class Thumbnails(BlobStore blobs, string root)
+public sealed class Thumbnails(IBlobStore blobs, string root)
 {
     public const int Side = 200;
 

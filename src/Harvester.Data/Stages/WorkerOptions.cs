@@ -89,8 +89,8 @@ public static class WorkerServiceCollectionExtensions
             }
 
             // Temp files of downloads a killed process left: swept once per worker start, off the start path.
-            var blobs = services.GetRequiredService<BlobStore>();
-            var logger = services.GetRequiredService<ILogger<BlobStore>>();
+            var blobs = services.GetRequiredService<IBlobStore>();
+            var logger = services.GetRequiredService<ILogger<IBlobStore>>();
             _janitor = Task.Run(() =>
             {
                 try
@@ -98,7 +98,7 @@ public static class WorkerServiceCollectionExtensions
                     var removed = blobs.RemoveOrphanedTempFiles(TimeSpan.FromHours(1), _stopping.Token);
                     if (removed > 0)
                     {
-                        Log.OrphanedTempFilesRemoved(logger, removed, blobs.Root);
+                        Log.OrphanedTempFilesRemoved(logger, removed, blobs.Location);
                     }
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or OperationCanceledException)
