@@ -208,6 +208,39 @@ public sealed class FaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_worker_stopped_with_ctrl_c_while_it_waits_for_its_database_exits_0()
+    {
+        await PgCtl.StopAsync(_db.Cluster!);
+        try
+        {
+            await using var w = HarvesterProcess.Start(_home, new Dictionary<string, string>
+            {
+                ["Harvester__ConnectionStrings__Harvester"] = _db.ConnectionString,
+                ["Harvester__Worker__Stages__0"] = "curate",
+            }, "worker");
+            var deadline = DateTime.UtcNow + Long;
+            while (!w.StandardError.Contains("Database unavailable at start", StringComparison.Ordinal))
+            {
+                Assert.False(w.HasExited, "the worker exited instead of waiting for its database:\n" + Tail(w.StandardError));
+                Assert.True(DateTime.UtcNow < deadline, "the worker never said it was waiting:\n" + Tail(w.StandardError));
+                await Task.Delay(200);
+            }
+
+            // Stopping a worker that has not started yet is what the operator asked for, not a failure (a service
+            // manager would otherwise report a failed unit on every ordinary stop during a database outage).
+            using var interrupt = Process.Start("kill", ["-INT", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+            await interrupt.WaitForExitAsync();
+            await w.WaitAsync(Long);
+            Assert.Equal(0, w.ExitCode);
+        }
+        finally
+        {
+            await PgCtl.StartAsync(_db.Cluster!);
+            NpgsqlConnection.ClearAllPools();
+        }
+    }
+
+    [Fact]
     public async Task A_command_run_while_its_configured_server_is_down_says_so_in_one_line()
     {
         await PgCtl.StopAsync(_db.Cluster!);

@@ -15,7 +15,14 @@ internal static class WorkerCommand
             var builder = HarvesterHost.CreateBuilder(pr.GetValue(Cli.ConfigOption), worker: true, command: "worker");
             using var host = builder.Build();
             var health = host.Services.GetRequiredService<WorkerHealth>();
-            await host.RunAsync(ct);
+            try
+            {
+                await host.RunAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Stopped (Ctrl+C, SIGTERM) while still starting, e.g. waiting for its database: as asked, so not a failure.
+            }
             if (health.Failure is { } failure)
             {
                 // A service manager restarts (or reports) a worker that stopped for a reason; exit 0 would read as done.
