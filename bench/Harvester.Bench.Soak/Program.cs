@@ -89,6 +89,15 @@ try
         }
 
         next += faultEvery;
+        // A fault is worth most while work is in flight: wait (up to a minute) for a claim, as a fault in real life
+        // does not wait for a quiet moment; the table says when it still hit an idle pipeline.
+        var busyBy = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (await Scalar("SELECT (SELECT count(*) FROM frontier WHERE state = 'claimed') + (SELECT count(*) FROM work_leases WHERE given_up_at IS NULL AND lease_until > now())") == 0
+               && DateTime.UtcNow < busyBy)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+
         var at = (DateTime.UtcNow - started).TotalSeconds;
         if (faultNo++ % 2 == 0)
         {
@@ -105,7 +114,15 @@ try
         }
         else
         {
-            var victim = workers[random.Next(workers.Count)];
+            // The worker holding the most claims, so its claims are what must come back (any one when none holds any).
+            var held = new List<(HarvesterProcess W, long Claims)>();
+            foreach (var w in workers)
+            {
+                held.Add((w, await LeasedToAsync(w.Id)));
+            }
+
+            var victim = held.Max(h => h.Claims) > 0 ? held.MaxBy(h => h.Claims).W : workers[random.Next(workers.Count)];
+            var victimClaims = held.First(h => h.W == victim).Claims;
             victim.Kill();
             await victim.WaitAsync(TimeSpan.FromSeconds(30));
             workers.Remove(victim);
@@ -122,7 +139,7 @@ try
 
             var released = clock.Elapsed.TotalSeconds;
             var moved = await WaitForProgressAsync(before, TimeSpan.FromMinutes(3));
-            recoveries.Add(("SIGKILL worker " + victim.Id, at, clock.Elapsed.TotalSeconds, $"its claims free after {released:F1} s; {(moved ? "work moved again" : "no work pending")}"));
+            recoveries.Add(("SIGKILL worker " + victim.Id, at, clock.Elapsed.TotalSeconds, $"its {victimClaims} claims free after {released:F1} s; {(moved ? "work moved again" : "no work pending")}"));
         }
 
         Console.WriteLine($"{recoveries[^1].Fault} at {at:F0} s: recovered in {recoveries[^1].Seconds:F1} s ({recoveries[^1].Detail})");
