@@ -117,7 +117,7 @@ static ServiceProvider Services(HarvesterDatabase db, string root, Dictionary<st
     services.AddLogging(b => b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning).AddSimpleConsole());
     services.AddSingleton<IConfiguration>(configuration);
     services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
-    services.AddSingleton<BlobStore>();
+    services.AddSingleton<BlobStore>().AddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
     services.AddSingleton(db);
     services.AddHarvesterEmbed(configuration);
     return services.BuildServiceProvider();

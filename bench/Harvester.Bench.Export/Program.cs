@@ -78,7 +78,7 @@ try
     services.AddLogging();
     services.AddSingleton<IConfiguration>(configuration);
     services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
-    services.AddSingleton<BlobStore>();
+    services.AddSingleton<BlobStore>().AddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
     services.AddSingleton(db);
     services.AddHarvesterExport(configuration);
     await using var provider = services.BuildServiceProvider();

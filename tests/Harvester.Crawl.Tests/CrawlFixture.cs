@@ -86,7 +86,7 @@ internal static class CrawlHarness
         services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton(database);
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new StorageOptions { Root = storageRoot }));
-        services.AddSingleton<BlobStore>();
+        services.AddSingleton<BlobStore>().AddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHarvesterCrawl(configuration);
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
     }

@@ -80,7 +80,7 @@ internal sealed class ClientDataset
         services.AddLogging();
         services.AddSingleton<IConfiguration>(configuration);
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
-        services.AddSingleton<BlobStore>();
+        services.AddSingleton<BlobStore>().AddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
         services.AddSingleton(db);
         services.AddHarvesterEmbed(configuration);
         services.AddHarvesterCluster(configuration);

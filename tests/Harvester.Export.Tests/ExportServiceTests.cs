@@ -45,7 +45,7 @@ public sealed class ExportServiceTests(PostgresFixture fixture) : IAsyncLifetime
         services.AddLogging();
         services.AddSingleton<IConfiguration>(configuration);
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section);
-        services.AddSingleton<BlobStore>();
+        services.AddSingleton<BlobStore>().AddSingleton<IBlobStore>(sp => sp.GetRequiredService<BlobStore>());
         services.AddSingleton(_db);
         services.AddHarvesterEmbed(configuration);
         services.AddHarvesterCluster(configuration);
