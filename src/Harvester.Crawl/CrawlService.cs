@@ -60,6 +60,7 @@ public sealed class CrawlService(
     private readonly Lazy<SemaphoreSlim> _pageSlots = new(() => new SemaphoreSlim(options.Value.PageConcurrency));
     private readonly Lazy<SemaphoreSlim> _photoSlots = new(() => new SemaphoreSlim(options.Value.DownloadConcurrency));
     private readonly ConcurrentDictionary<long, long> _countersWritten = new();
+    private readonly ConcurrentQueue<long> _abandoned = new();
     private long _lastReclaimTicks;
 
     /// <summary>Validates the request (nothing is crawled if it is invalid), records the job and seeds its frontier.</summary>
@@ -149,6 +150,7 @@ public sealed class CrawlService(
     public async Task<CrawlPassResult> RunPassAsync(long? jobId, CancellationToken ct)
     {
         var o = options.Value;
+        await ReleaseAbandonedAsync(ct);
         await ReclaimDeadOwnersAsync(ct);
         while (true)
         {
@@ -166,7 +168,21 @@ public sealed class CrawlService(
                     var claim = await frontier.ClaimAsync(jobId, KindsOf(lane), lane == CrawlLane.Pages ? 1 : o.ClaimBatch, o.Lease, o.MaxAttempts, ct);
                     if (claim.Count > 0)
                     {
-                        return await WorkAsync(lane, claim, ct);
+                        try
+                        {
+                            return await WorkAsync(lane, claim, ct);
+                        }
+                        catch (Exception e) when (TransientDatabaseErrors.Is(e))
+                        {
+                            // The database went away mid-pass: what this pass claimed and did not finish goes back as
+                            // soon as it is reachable again, rather than when the lease runs out minutes later.
+                            foreach (var item in claim.Items)
+                            {
+                                _abandoned.Enqueue(item.Id);
+                            }
+
+                            throw;
+                        }
                     }
                 }
                 finally
@@ -306,6 +322,36 @@ public sealed class CrawlService(
         var hosts = new HashSet<string>(site.AllowedHosts, StringComparer.OrdinalIgnoreCase) { baseUrl.Host };
         return new JobRun(id, siteId, spec, new SiteScope(spec.Site, site, baseUrl), hosts, spec.RespectRobotsTxt ?? o.RespectRobotsTxt);
     });
+
+    /// <summary>Gives back the items of passes a database outage broke (only those still claimed by this process).</summary>
+    private async Task ReleaseAbandonedAsync(CancellationToken ct)
+    {
+        var ids = new List<long>();
+        while (_abandoned.TryDequeue(out var id))
+        {
+            ids.Add(id);
+        }
+
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var released = await frontier.ReleaseOwnAsync(ids, ct);
+            Log.AbandonedReleased(logger, released);
+        }
+        catch
+        {
+            foreach (var id in ids)
+            {
+                _abandoned.Enqueue(id);
+            }
+
+            throw;
+        }
+    }
 
     /// <summary>Claims of dead processes on this machine go back at once, checked at most once per Crawler:PollInterval.</summary>
     private async Task ReclaimDeadOwnersAsync(CancellationToken ct)

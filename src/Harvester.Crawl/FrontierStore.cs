@@ -180,6 +180,19 @@ public sealed class FrontierStore(HarvesterDatabase database)
     }
 
     /// <summary>
+    /// Puts back to pending those of <paramref name="ids"/> that this process still holds (a claim that ran out and
+    /// was taken by another worker meanwhile stays theirs). Returns how many.
+    /// </summary>
+    public async Task<int> ReleaseOwnAsync(IReadOnlyCollection<long> ids, CancellationToken ct)
+    {
+        await using var cmd = database.DataSource.CreateCommand(
+            "UPDATE frontier SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now() WHERE id = ANY($1) AND state = 'claimed' AND claimed_by = $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ProcessIdentity.Current });
+        return await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
     /// Items claimed by processes of this machine that no longer run go straight back to pending, so a restarted crawl
     /// does not wait for their leases to run out. Returns how many, per job.
     /// </summary>

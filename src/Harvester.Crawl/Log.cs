@@ -33,4 +33,7 @@ internal static partial class Log
 
     [LoggerMessage(5010, LogLevel.Information, "Schedule {Schedule}: tick {Due:u} created crawl job {JobId} ({Skipped} earlier missed ticks not run)")]
     public static partial void ScheduleFired(ILogger logger, string schedule, DateTimeOffset due, long jobId, int skipped);
+
+    [LoggerMessage(5011, LogLevel.Information, "Gave back {Count} frontier items that passes broken by a database outage had claimed")]
+    public static partial void AbandonedReleased(ILogger logger, int count);
 }

@@ -281,6 +281,95 @@ public sealed class CrawlIntegrationTests(PostgresFixture postgres, DemoSiteFixt
     }
 
     [Fact]
+    public async Task A_crawl_worker_gives_back_what_a_database_restart_interrupted_and_finishes_the_job()
+    {
+        var queries = Truth.Queries.Select(q => q.Query).Take(2).ToArray();
+        long job;
+        await using (var sp = CrawlHarness.Build(_db, _root))
+        {
+            job = await sp.GetRequiredService<CrawlService>().CreateJobAsync(
+                new CrawlJobSpec { Site = "demo-map", Queries = queries, PlacesPerQuery = 6, PhotosPerPlace = 6, BaseUrl = BaseUrl }, CancellationToken.None);
+        }
+
+        // A real worker whose claims outlast the test: only giving them back lets the job finish in time.
+        var app = Path.Combine(CrawlHarness.RepoRoot(), "src", "Harvester.App", "bin", BuildConfiguration, "net10.0", "harvester.dll");
+        var psi = new ProcessStartInfo("dotnet", [app, "worker"]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["ConnectionStrings__Harvester"] = _db.ConnectionString;
+        foreach (var (k, v) in CrawlHarness.TestSettings(_root))
+        {
+            psi.Environment["Harvester__" + k.Replace(":", "__", StringComparison.Ordinal)] = v;
+        }
+
+        psi.Environment["Harvester__Storage__ModelsRoot"] = HarvesterProcess.ModelsRoot;
+        psi.Environment["Harvester__Worker__Stages__0"] = "crawl";
+        psi.Environment["Harvester__Crawler__Lease"] = "00:30:00";
+        psi.Environment["Harvester__Crawler__MaxAttempts"] = "5";
+        psi.Environment["Harvester__Crawler__PollInterval"] = "00:00:01";
+        psi.Environment["Harvester__Dashboard__Enabled"] = "false";
+        var log = new System.Text.StringBuilder();
+        using var worker = Process.Start(psi)!;
+        worker.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        worker.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        worker.BeginOutputReadLine();
+        worker.BeginErrorReadLine();
+        try
+        {
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while ((await QueryAsync("SELECT count(*) FROM frontier WHERE job_id = $1 AND state = 'claimed'", r => r.GetInt64(0), job))[0] == 0
+                   || (await QueryAsync("SELECT count(*) FROM frontier WHERE job_id = $1 AND state = 'done'", r => r.GetInt64(0), job))[0] < 3)
+            {
+                Assert.True(DateTime.UtcNow < deadline && !worker.HasExited, "the worker did not start on the job:\n" + log);
+                await Task.Delay(50);
+            }
+
+            await PgCtl.StopAsync(postgres.Cluster);
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            await PgCtl.StartAsync(postgres.Cluster);
+            NpgsqlConnection.ClearAllPools();
+
+            deadline = DateTime.UtcNow.AddMinutes(4);
+            string status;
+            while ((status = (await QueryWhenBackAsync("SELECT status::text FROM crawl_jobs WHERE id = $1", r => r.GetString(0), job))[0]) is "pending" or "running")
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the job is still {status}: interrupted claims were not given back\n" + log);
+                Assert.False(worker.HasExited, "the worker exited when the database went away:\n" + log);
+                await Task.Delay(250);
+            }
+        }
+        finally
+        {
+            if (!worker.HasExited)
+            {
+                worker.Kill(entireProcessTree: true);
+            }
+
+            await worker.WaitForExitAsync();
+        }
+
+        var crawlable = queries.SelectMany(q => Truth.PlacesOf(q).Take(6)).Where(p => !p.Private && p.Fault is null).ToList();
+        var expected = crawlable.SelectMany(p => p.Photos.Take(6)).Where(p => !Unstorable.Contains(p.Fault)).Select(p => p.Url.AbsoluteUri).Order().ToList();
+        var sightings = await QueryAsync("SELECT source_url FROM image_sightings WHERE job_id = $1", r => r.GetString(0), job);
+        await new CrawlChecks(_db, demo.Site).AssertSameAsync(job, expected, sightings);
+        Assert.Equal(0L, (await QueryAsync("SELECT count(*) FROM frontier WHERE job_id = $1 AND state IN ('pending', 'claimed')", r => r.GetInt64(0), job))[0]);
+    }
+
+    /// <summary>A query that waits out the first failures of a database that was just restarted.</summary>
+    private async Task<List<T>> QueryWhenBackAsync<T>(string sql, Func<NpgsqlDataReader, T> map, params object[] args)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await QueryAsync(sql, map, args);
+            }
+            catch (NpgsqlException) when (attempt < 30)
+            {
+                await Task.Delay(1000);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Resume_after_a_kill_mid_job_loses_nothing_and_stores_nothing_twice()
     {
         var queries = Truth.Queries.Select(q => q.Query).ToArray();
