@@ -1,5 +1,6 @@
 using Harvester.Core;
 using Harvester.Core.Stages;
+using Harvester.Data.Stages;
 using Harvester.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,8 +21,7 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton<ClusteringService>();
         services.AddSingleton<SimilarityGrouper>();
         services.AddSingleton<ClusterEvaluator>();
-        services.AddSingleton<ClusterStage>();
-        services.AddSingleton<IStage>(sp => sp.GetRequiredService<ClusterStage>());
+        services.AddStage<ClusterStage>(ClusterStage.Stage);
         return services;
     }
 }

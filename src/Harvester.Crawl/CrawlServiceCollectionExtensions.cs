@@ -1,5 +1,6 @@
 using Harvester.Core;
 using Harvester.Core.Stages;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -57,8 +58,7 @@ public static class CrawlServiceCollectionExtensions
                 builder.AddTimeout(o.RequestTimeout);
             });
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<CrawlStage>();
-        services.AddSingleton<IStage>(sp => sp.GetRequiredService<CrawlStage>());
+        services.AddStage<CrawlStage>(CrawlStage.Stage);
 
         return services;
     }

@@ -1,6 +1,7 @@
 using Harvester.Imaging;
 using Harvester.Core;
 using Harvester.Core.Stages;
+using Harvester.Data.Stages;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -22,8 +23,7 @@ public static class CurateServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<ImageAnalyzer>();
         services.AddSingleton<CurateStore>();
-        services.AddSingleton<CurationService>();
-        services.AddSingleton<IStage>(sp => sp.GetRequiredService<CurationService>());
+        services.AddStage<CurationService>(CurationService.Stage);
         return services;
     }
 }

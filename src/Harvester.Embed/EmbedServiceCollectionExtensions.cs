@@ -1,5 +1,6 @@
 using Harvester.Core;
 using Harvester.Core.Stages;
+using Harvester.Data.Stages;
 using Harvester.Data;
 using Harvester.Imaging;
 using Microsoft.Extensions.Configuration;
@@ -21,14 +22,12 @@ public static class EmbedServiceCollectionExtensions
         services.AddSingleton<ModelHost>();
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<EmbedStore>();
-        services.AddSingleton<EmbedService>();
+        services.AddStage<EmbedService>(EmbedService.Stage);
         services.AddSingleton<SimilarSearch>();
-        services.AddSingleton<IStage>(sp => sp.GetRequiredService<EmbedService>());
         services.AddOptions<NearCopyOptions>().BindSection(NearCopyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<DuplicateGroups>();
         services.AddSingleton<NearCopyStore>();
-        services.AddSingleton<NearCopyService>();
-        services.AddSingleton<IStage>(sp => sp.GetRequiredService<NearCopyService>());
+        services.AddStage<NearCopyService>(NearCopyService.Stage);
         return services;
     }
 }

@@ -300,7 +300,7 @@ public sealed class CrawlIntegrationTests(PostgresFixture postgres, DemoSiteFixt
             psi.Environment["Harvester__" + k.Replace(":", "__", StringComparison.Ordinal)] = v;
         }
 
-        psi.Environment["Harvester__Storage__ModelsRoot"] = HarvesterProcess.ModelsRoot;
+        // No models under this storage root: a crawl-only worker needs neither the curate detectors nor an embedding model.
         psi.Environment["Harvester__Worker__Stages__0"] = "crawl";
         psi.Environment["Harvester__Crawler__Lease"] = "00:30:00";
         psi.Environment["Harvester__Crawler__MaxAttempts"] = "5";

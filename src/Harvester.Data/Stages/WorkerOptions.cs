@@ -43,7 +43,7 @@ public static class WorkerServiceCollectionExtensions
         return services;
     }
 
-    private sealed class WorkerStagesValidation(IEnumerable<IStage> stages) : IValidateOptions<WorkerOptions>
+    private sealed class WorkerStagesValidation(IEnumerable<StageRegistration> stages) : IValidateOptions<WorkerOptions>
     {
         public ValidateOptionsResult Validate(string? name, WorkerOptions options)
         {
@@ -67,7 +67,7 @@ public static class WorkerServiceCollectionExtensions
         {
             var options = services.GetRequiredService<IOptions<WorkerOptions>>().Value;
             var selected = options.Stages;
-            foreach (var stage in services.GetServices<IStage>().Where(s => selected.Count == 0 || selected.Contains(s.Name)))
+            foreach (var stage in services.GetServices<StageRegistration>().Where(s => selected.Count == 0 || selected.Contains(s.Name)).Select(s => s.Create(services)))
             {
                 _workers.Add(new StageWorker(
                     stage, services.GetRequiredService<HarvesterDatabase>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<WorkerHealth>(),
@@ -153,5 +153,23 @@ public static class WorkerServiceCollectionExtensions
                 }
             }
         }
+    }
+}
+
+/// <summary>
+/// A stage as the worker host knows it before choosing: its name and how to build it. Only the stages Worker:Stages
+/// selects are built, so a crawl-only worker loads neither the curate detectors nor an embedding model.
+/// </summary>
+public sealed record StageRegistration(string Name, Func<IServiceProvider, IStage> Create);
+
+public static class StageServiceCollectionExtensions
+{
+    /// <summary>Registers <typeparamref name="TStage"/> (a singleton) as the stage <paramref name="name"/>.</summary>
+    public static IServiceCollection AddStage<TStage>(this IServiceCollection services, string name)
+        where TStage : class, IStage
+    {
+        services.TryAddSingleton<TStage>();
+        services.AddSingleton(new StageRegistration(name, sp => sp.GetRequiredService<TStage>()));
+        return services;
     }
 }
