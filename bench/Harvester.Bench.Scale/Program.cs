@@ -47,6 +47,15 @@ try
     await Exec(db, $"DROP INDEX {model.IndexName}");
 
     var table = new List<(string What, string Value)>();
+    void Note((string What, string Value) row)
+    {
+        table.Add(row);
+        Console.WriteLine($"  {row.What}: {row.Value}");
+    }
+
+    // A bulk load drops the pHash HNSW index and builds it once afterwards, as it would any index: inserted row by row
+    // it held a first attempt of this load to about 450 rows/s by half a million images.
+    await Exec(db, "DROP INDEX ix_images_phash_hnsw");
     var clock = Stopwatch.StartNew();
     await Exec(db, $"""
         INSERT INTO sites (key, adapter, base_url) VALUES ('scale-map', 'map', 'http://scale.test/');
@@ -90,26 +99,30 @@ try
             await copy.CompleteAsync();
         }
 
-        table.Add(("load: images + sightings (COPY, INSERT SELECT)", $"{imagesSeconds:F0} s"));
-        table.Add(("load: vectors (COPY)", $"{clock.Elapsed.TotalSeconds:F0} s ({n / clock.Elapsed.TotalSeconds:N0} rows/s)"));
+        Note(("load: images + sightings (COPY, INSERT SELECT)", $"{imagesSeconds:F0} s"));
+        Console.WriteLine($"loaded {n:N0} images, sightings and vectors");
+        Note(("load: vectors (COPY)", $"{clock.Elapsed.TotalSeconds:F0} s ({n / clock.Elapsed.TotalSeconds:N0} rows/s)"));
     }
 
     await Exec(db, "VACUUM ANALYZE");
     var settings = $"SET maintenance_work_mem = '{mwm}'; SET max_parallel_maintenance_workers = {parallel};";
     clock.Restart();
+    await Exec(db, $"{settings} CREATE INDEX ix_images_phash_hnsw ON images USING hnsw (phash bit_hamming_ops)");
+    Note(($"HNSW build, pHash bit(64) bit_hamming_ops (the report's near-miss probes), maintenance_work_mem {mwm}", $"{clock.Elapsed.TotalSeconds:F0} s"));
+    clock.Restart();
     await Exec(db, $"{settings} CREATE INDEX {model.IndexName} ON embeddings USING hnsw ((embedding::vector({Dim})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE model_id = {model.Id}");
-    table.Add(($"HNSW build, vector({Dim}), m 16, ef_construction 64, maintenance_work_mem {mwm}, {parallel} parallel worker(s)", $"{clock.Elapsed.TotalSeconds:F0} s"));
+    Note(($"HNSW build, vector({Dim}), m 16, ef_construction 64, maintenance_work_mem {mwm}, {parallel} parallel worker(s)", $"{clock.Elapsed.TotalSeconds:F0} s"));
     clock.Restart();
     await Exec(db, $"{settings} CREATE INDEX ix_scale_halfvec ON embeddings USING hnsw ((embedding::halfvec({Dim})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE model_id = {model.Id}");
-    table.Add(($"HNSW build, halfvec({Dim}), same settings", $"{clock.Elapsed.TotalSeconds:F0} s"));
+    Note(($"HNSW build, halfvec({Dim}), same settings", $"{clock.Elapsed.TotalSeconds:F0} s"));
     await Exec(db, "ANALYZE");
 
-    foreach (var (what, rel) in new[] { ("table embeddings (heap + TOAST)", "embeddings"), ("table images", "images"), ($"index vector({Dim})", model.IndexName), ($"index halfvec({Dim})", "ix_scale_halfvec"), ("pHash chunk indexes (4)", "ix_images_phash_chunk%") })
+    foreach (var (what, rel) in new[] { ("table embeddings (heap + TOAST)", "embeddings"), ("table images", "images"), ($"index vector({Dim})", model.IndexName), ($"index halfvec({Dim})", "ix_scale_halfvec"), ("pHash chunk indexes (4)", "ix_images_phash_chunk%"), ("pHash HNSW index", "ix_images_phash_hnsw") })
     {
         var bytes = await Scalar<long>(db, rel.EndsWith('%')
             ? $"SELECT sum(pg_relation_size(indexrelid)) FROM pg_index WHERE indexrelid::regclass::text LIKE '{rel}'"
             : $"SELECT pg_total_relation_size('{rel}')");
-        table.Add(("size: " + what, $"{bytes / 1048576.0:N0} MiB"));
+        Note(("size: " + what, $"{bytes / 1048576.0:N0} MiB"));
     }
 
     // Exact answers: brute force over every vector (and over the 10 % of images in neighbourhood n3).
