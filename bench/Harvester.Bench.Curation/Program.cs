@@ -43,16 +43,7 @@ if (mode is "lookup" or "all")
 
 return 0;
 
-static string RepoRoot()
-{
-    var d = new DirectoryInfo(AppContext.BaseDirectory);
-    while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
-    {
-        d = d.Parent;
-    }
-
-    return d?.FullName ?? throw new InvalidOperationException("Run from inside the Harvester checkout.");
-}
+static string RepoRoot() => Harvester.Testing.RepoRoot.Path;
 
 
 

@@ -64,14 +64,5 @@ public sealed class FreshMachineTests
         }
     }
 
-    private static string RepositoryRoot()
-    {
-        var d = new DirectoryInfo(AppContext.BaseDirectory);
-        while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
-        {
-            d = d.Parent;
-        }
-
-        return d?.FullName ?? throw new InvalidOperationException("not inside the checkout");
-    }
+    private static string RepositoryRoot() => Harvester.Testing.RepoRoot.Path;
 }

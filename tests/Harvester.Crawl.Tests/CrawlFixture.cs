@@ -43,16 +43,7 @@ public sealed class CrawlCollection : ICollectionFixture<PostgresFixture>, IColl
 /// <summary>Builds the crawler's services the way the app does, from the repository's own appsettings.json.</summary>
 internal static class CrawlHarness
 {
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Harvester.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Harvester.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot() => Harvester.Testing.RepoRoot.Path;
 
     public static Dictionary<string, string?> TestSettings(string storageRoot) => new()
     {

@@ -7,30 +7,7 @@ namespace Harvester.Curate.Tests;
 internal static class CurateKit
 {
     /// <summary>The models directory that scripts/setup.sh fills: $HARVESTER_MODELS_DIR, $HARVESTER_HOME/models, else the checkout's .harvester/models.</summary>
-    public static string ModelsRoot
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("HARVESTER_MODELS_DIR") is { Length: > 0 } dir)
-            {
-                return dir;
-            }
-
-            if (Environment.GetEnvironmentVariable("HARVESTER_HOME") is { Length: > 0 } home)
-            {
-                return Path.Combine(home, "models");
-            }
-
-            var d = new DirectoryInfo(AppContext.BaseDirectory);
-            while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
-            {
-                d = d.Parent;
-            }
-
-            Assert.NotNull(d);
-            return Path.Combine(d.FullName, ".harvester", "models");
-        }
-    }
+    public static string ModelsRoot => Harvester.Testing.HarvesterProcess.ModelsRoot;
 
     public static CurationOptions Options(Action<CurationOptions>? configure = null)
     {

@@ -50,13 +50,7 @@ public sealed class HarvesterProcess : IAsyncDisposable
                 return Path.Combine(home, "models");
             }
 
-            var d = new DirectoryInfo(AppContext.BaseDirectory);
-            while (d is not null && !File.Exists(Path.Combine(d.FullName, "Harvester.sln")))
-            {
-                d = d.Parent;
-            }
-
-            return Path.Combine(d?.FullName ?? ".", ".harvester", "models");
+            return RepoRoot.Combine(".harvester", "models");
         }
     }
 
