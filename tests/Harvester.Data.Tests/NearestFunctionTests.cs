@@ -127,6 +127,13 @@ public sealed class NearestFunctionTests(NearestDatabase seeded) : IClassFixture
             var plan = await ExplainNearestAsync(neighbourhood);
             Assert.Contains($"Index Scan using {Model.IndexName}", plan, StringComparison.Ordinal);
             Assert.DoesNotContain("Seq Scan on embeddings", plan, StringComparison.Ordinal);
+
+            // A filter is probed per candidate, never hashed whole first (which reads every matching sighting).
+            Assert.DoesNotContain("hashed SubPlan", plan, StringComparison.Ordinal);
+            if (neighbourhood is not null)
+            {
+                Assert.Contains("SubPlan", plan, StringComparison.Ordinal);
+            }
         }
     }
 

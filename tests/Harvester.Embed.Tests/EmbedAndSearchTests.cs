@@ -184,6 +184,28 @@ public sealed class EmbedAndSearchTests(PostgresFixture fixture) : IAsyncLifetim
         Assert.All(filtered.Neighbours, x => Assert.Equal(0, ids.IndexOf(x.ImageId) % 10));
         Assert.True(Exact(i => i % 10 == 0, 10).Intersect(filtered.Neighbours.Select(x => x.ImageId)).Count() >= 9);
 
+        // The filters are probed per candidate of the index scan, never hashed whole first.
+        var (filteredSql, filteredParameters) = EmbedStore.BuildQuery(model, new SearchFilter { Neighbourhood = "Mangwon", Site = "demo", Category = "cafe" }, null, 10);
+        await using (var explain = _db.DataSource.CreateCommand("EXPLAIN " + filteredSql))
+        {
+            explain.Parameters.AddWithValue(new Vector(query));
+            foreach (var p in filteredParameters)
+            {
+                explain.Parameters.AddWithValue(p);
+            }
+
+            var plan = new List<string>();
+            await using var r = await explain.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                plan.Add(r.GetString(0));
+            }
+
+            Assert.Contains(plan, l => l.Contains(model.IndexName, StringComparison.Ordinal));
+            Assert.Contains(plan, l => l.Contains("SubPlan", StringComparison.Ordinal));
+            Assert.DoesNotContain(plan, l => l.Contains("hashed SubPlan", StringComparison.Ordinal));
+        }
+
         var byPlace = await search.NearestToVectorAsync(query, 10, new SearchFilter { PlaceId = mangwon.Id, AcceptedOnly = true }, model, null, CancellationToken.None);
         Assert.Equal(filtered.Neighbours.Select(x => x.ImageId).Order(), byPlace.Neighbours.Select(x => x.ImageId).Order());
 
