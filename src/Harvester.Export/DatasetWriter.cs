@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Harvester.Core.Stages;
 using Harvester.Data;
+using Harvester.Data.Stages;
 
 namespace Harvester.Export;
 
@@ -14,6 +15,49 @@ internal sealed record WrittenDataset(FilePlacement Files, IReadOnlyList<string>
 /// </summary>
 internal sealed class DatasetWriter(string output, bool force, IBlobStore blobs, ExportFiles files, Action<string, bool> checkOutput)
 {
+    // Staging folders are named after their writer (pid and start time), so a later export can tell a killed writer's
+    // leftovers from a running one's. Unnamed leftovers (none are written any more) go once they are this old.
+    private static readonly string Owner = ProcessIdentity.Current[(ProcessIdentity.Host.Length + 1)..].Replace(':', '-');
+    private static readonly TimeSpan UnownedAge = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// Removes the staging folders beside <paramref name="output"/> that writers killed mid-export left behind (their
+    /// process is gone); those of writers still running stay. Returns how many were removed.
+    /// </summary>
+    public static int RemoveAbandonedStaging(string output)
+    {
+        var parent = Path.GetDirectoryName(output)!;
+        var prefix = "." + Path.GetFileName(output) + ".partial-";
+        if (!Directory.Exists(parent))
+        {
+            return 0;
+        }
+
+        var removed = 0;
+        foreach (var dir in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            var abandoned = Path.GetFileName(dir)[prefix.Length..].Split('-') is [var pid, var start, _]
+                ? ProcessIdentity.IsDeadLocalOwner($"{ProcessIdentity.Host}:{pid}:{start}")
+                : DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) > UnownedAge;
+            if (!abandoned)
+            {
+                continue;
+            }
+
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+                removed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another export removed it first, or it cannot be removed: it is only disk space, and named in the log.
+            }
+        }
+
+        return removed;
+    }
+
     /// <param name="rows">Every image, grouped by split in split order, each split's samples in shard order.</param>
     /// <param name="summary">export.json's text, given what was written.</param>
     public async Task<WrittenDataset> WriteAsync(
@@ -22,7 +66,7 @@ internal sealed class DatasetWriter(string output, bool force, IBlobStore blobs,
     {
         var parent = Path.GetDirectoryName(output)!;
         Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".partial-" + Guid.NewGuid().ToString("N")[..8]);
+        var staging = Path.Combine(parent, "." + Path.GetFileName(output) + ".partial-" + Owner + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(staging);
         try
         {

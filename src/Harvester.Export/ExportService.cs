@@ -252,6 +252,11 @@ public sealed class ExportService(
         var manifest = BuildRows(plan, rows, labels, classes, splitOf, groupOf);
         Phase("plan");
         var createdAt = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        if (DatasetWriter.RemoveAbandonedStaging(plan.Output) is > 0 and var abandoned)
+        {
+            Log.RemovedAbandonedStaging(logger, abandoned, plan.Output);
+        }
+
         var written = await new DatasetWriter(plan.Output, request.Force, blobs, plan.Files, CheckOutput).WriteAsync(
             manifest, classes, plan.Splits.Select(s => s.Name).ToList(), plan.Formats, plan.WritesFiles, plan.ParquetImages, createdAt,
             w => Summary(plan, request, createdAt, model, rows.Count, groups.Count, missing, nearPairs, summaries, leakage, classes, shortfalls, caps, w),

@@ -18,4 +18,7 @@ internal static partial class Log
 
     [LoggerMessage(6005, LogLevel.Information, "Caps left out {BySource} images of {Sources} places or products and {ByLabel} images of {Labels} labels")]
     public static partial void Capped(ILogger logger, int bySource, int sources, int byLabel, int labels);
+
+    [LoggerMessage(6006, LogLevel.Information, "Removed {Count} half-written export folders that killed exports left beside {Directory}")]
+    public static partial void RemovedAbandonedStaging(ILogger logger, int count, string directory);
 }

@@ -5,6 +5,7 @@ using Harvester.Cluster;
 using Harvester.Core;
 using Harvester.Data;
 using Harvester.Data.Entities;
+using Harvester.Data.Stages;
 using Harvester.Embed;
 using Harvester.Testing;
 using Microsoft.Extensions.Configuration;
@@ -137,6 +138,31 @@ public sealed class ExportServiceTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     private static List<Dictionary<string, string>> ReadManifest(string path) => CsvFile.Read(path);
+
+    [Fact]
+    public async Task An_export_removes_the_half_written_folder_a_killed_export_left_and_keeps_a_running_ones()
+    {
+        var output = Out("sweep");
+        var parent = Path.GetDirectoryName(output)!;
+        Directory.CreateDirectory(parent);
+
+        // A real process that dies with its staging folder half written, as kill -9 during an export leaves it.
+        using var victim = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "60"))!;
+        var dead = Path.Combine(parent, $".sweep.partial-{victim.Id}-{ProcessIdentity.StartTicks(victim.Id)}-0badc0de");
+        Directory.CreateDirectory(Path.Combine(dead, "train"));
+        await File.WriteAllTextAsync(Path.Combine(dead, "train", "half.jpg"), "half");
+        victim.Kill();
+        await victim.WaitForExitAsync();
+        var live = Path.Combine(parent, $".sweep.partial-{Environment.ProcessId}-{ProcessIdentity.StartTicks(Environment.ProcessId)}-00c0ffee");
+        Directory.CreateDirectory(live);
+
+        var result = await Exporter.ExportAsync(new ExportRequest { OutputDirectory = output, Splits = Splits }, CancellationToken.None);
+
+        Assert.False(Directory.Exists(dead));
+        Assert.True(Directory.Exists(live));
+        Assert.True(File.Exists(result.Manifest));
+        Assert.Equal([live], Directory.GetDirectories(parent, ".sweep.partial-*"));
+    }
 
     [Fact]
     public async Task Places_shared_photos_and_near_copies_never_straddle_splits()
