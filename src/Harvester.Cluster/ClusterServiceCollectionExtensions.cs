@@ -15,6 +15,7 @@ public static class ClusterServiceCollectionExtensions
     {
         services.AddOptions<ClusteringOptions>().BindSection(ClusteringOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<ModelStore>();
+        services.TryAddSingleton<DuplicateGroups>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ClusterStore>();
         services.AddSingleton<ClusterGallery>();

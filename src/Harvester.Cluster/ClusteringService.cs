@@ -100,7 +100,7 @@ public sealed class ClusteringService(
 
         var budgetRows = (int)Math.Clamp((long)o.MemoryBudgetMegabytes * 1024 * 1024 / ((long)VectorMatrix.PadTo16(model.Dimension) * 4), 16, int.MaxValue);
         progress?.Report(new StageProgress(Stage, 0, total, "vectors", "load"));
-        var (ids, original, seen) = await EmbeddingSource.LoadAsync(store, model, scope, budgetRows, seed, o.StreamBatchSize, o.Normalize, ct);
+        var (ids, original, seen) = await EmbeddingSource.LoadAsync(store, model, scope, budgetRows, total, seed, o.Normalize, ct);
         var sampled = seen > ids.Length;
         progress?.Report(new StageProgress(Stage, seen, seen, "vectors", "load"));
         if (sampled)

@@ -40,45 +40,111 @@ public static class EmbeddingSource
 
     /// <summary>
     /// All vectors in scope when they fit in <paramref name="maxRows"/>; otherwise a seeded uniform sample of
-    /// <paramref name="maxRows"/> of them (reservoir sampling over one streamed pass).
+    /// <paramref name="maxRows"/> of them (reservoir sampling over one streamed pass), in image-id order. Rows are
+    /// written straight into one matrix of at most <paramref name="maxRows"/> rows (sized by <paramref name="expected"/>,
+    /// the count in scope when the run began), so the budget is what the vectors take, not twice that.
     /// </summary>
     public static async Task<(long[] Ids, VectorMatrix Vectors, int Total)> LoadAsync(
-        ClusterStore store, RegisteredModel model, ImageScope scope, int maxRows, int seed, int batchSize, bool rejectZero, CancellationToken ct)
+        ClusterStore store, RegisteredModel model, ImageScope scope, int maxRows, long expected, int seed, bool rejectZero, CancellationToken ct)
     {
-        var ids = new List<long>();
-        var rows = new List<float[]>();
+        var capacity = (int)Math.Clamp(expected, 1, maxRows);
+        var matrix = new VectorMatrix(capacity, Math.Max(1, model.Dimension));
+        var ids = new long[capacity];
         var rng = new Random(seed);
         var seen = 0;
-        await foreach (var (batchIds, batch) in StreamAsync(store, model, scope, batchSize, rejectZero, ct))
+        var filled = 0;
+        var replaced = false;
+        await foreach (var (id, v) in store.StreamVectorsAsync(model, scope, ct))
         {
-            for (var i = 0; i < batchIds.Length; i++)
+            Check(model, id, v, rejectZero);
+            seen++;
+            if (filled == capacity && capacity < maxRows)
             {
-                seen++;
-                if (ids.Count < maxRows)
-                {
-                    ids.Add(batchIds[i]);
-                    rows.Add(batch.Row(i).ToArray());
-                }
-                else
-                {
-                    var j = rng.NextInt64(seen);
-                    if (j < maxRows)
-                    {
-                        ids[(int)j] = batchIds[i];
-                        rows[(int)j] = batch.Row(i).ToArray();
-                    }
-                }
+                // Embedded since the count, and the budget has room: grow (rare, so a copy is fine).
+                var grown = new VectorMatrix((int)Math.Min(maxRows, (capacity * 5L / 4) + 1024), matrix.Dimension);
+                matrix.Data.AsSpan().CopyTo(grown.Data);
+                Array.Resize(ref ids, grown.Rows);
+                (matrix, capacity) = (grown, grown.Rows);
             }
+
+            int slot;
+            if (filled < capacity)
+            {
+                slot = filled++;
+            }
+            else
+            {
+                // More rows than the run counted (or than the budget holds): keep a uniform sample of them.
+                var j = rng.NextInt64(seen);
+                if (j >= capacity)
+                {
+                    continue;
+                }
+
+                slot = (int)j;
+                replaced = true;
+            }
+
+            ids[slot] = id;
+            v.CopyTo(matrix.Row(slot));
         }
 
-        if (ids.Count == 0)
+        if (filled == 0)
         {
             return ([], new VectorMatrix(0, Math.Max(1, model.Dimension)), 0);
         }
 
-        // Keep image-id order so results do not depend on which rows the reservoir replaced last.
-        var order = Enumerable.Range(0, ids.Count).OrderBy(i => ids[i]).ToArray();
-        return ([.. order.Select(i => ids[i])], VectorMatrix.FromRows([.. order.Select(i => rows[i])]), seen);
+        if (filled < capacity)
+        {
+            // Fewer rows than room (rows went away since the count, or the last growth overshot): a smaller copy. Rows
+            // stream in image-id order and none was replaced, so no reordering.
+            var smaller = new VectorMatrix(filled, matrix.Dimension);
+            matrix.Data.AsSpan(0, filled * matrix.Stride).CopyTo(smaller.Data);
+            return (ids[..filled], smaller, seen);
+        }
+
+        if (replaced)
+        {
+            // Keep image-id order so results do not depend on which rows the reservoir replaced last: sort in place.
+            SortRowsById(ids, matrix);
+        }
+
+        return (ids, matrix, seen);
+    }
+
+    /// <summary>Orders <paramref name="ids"/> ascending and moves the matrix rows with them, one spare row of memory.</summary>
+    private static void SortRowsById(long[] ids, VectorMatrix matrix)
+    {
+        var order = Enumerable.Range(0, ids.Length).OrderBy(i => ids[i]).ToArray(); // order[k]: the row that belongs at k
+        var spare = new float[matrix.Stride];
+        var done = new bool[ids.Length];
+        for (var start = 0; start < ids.Length; start++)
+        {
+            if (done[start] || order[start] == start)
+            {
+                continue;
+            }
+
+            // Follow the cycle start <- order[start] <- order[order[start]] ... holding the first row aside.
+            var heldId = ids[start];
+            matrix.PaddedRow(start).CopyTo(spare);
+            var k = start;
+            while (true)
+            {
+                done[k] = true;
+                var from = order[k];
+                if (from == start)
+                {
+                    ids[k] = heldId;
+                    spare.CopyTo(matrix.PaddedRow(k));
+                    break;
+                }
+
+                ids[k] = ids[from];
+                matrix.PaddedRow(from).CopyTo(matrix.PaddedRow(k));
+                k = from;
+            }
+        }
     }
 
     internal static void Check(RegisteredModel model, long imageId, float[] v, bool rejectZero)
