@@ -146,7 +146,7 @@ try
     }
 
     var faultsEnded = DateTime.UtcNow;
-    // The schedule would keep adding jobs: stop the workers (Ctrl+C, as an operator would) and start them again without
+    // The schedule would keep adding jobs: stop the workers (SIGTERM, as a service manager would) and start them again without
     // it, so they finish what was started and the audit sees a quiet database.
     Console.WriteLine("faults over; restarting the workers without the schedule to drain");
     var exitsAtStop = await StopAllAsync(workers);
@@ -218,7 +218,7 @@ async Task Audit(bool drained, double drainSeconds, List<int> exits, DateTime fr
     };
 
     Console.WriteLine();
-    Console.WriteLine($"drained: {(drained ? "yes" : "NO")} in {drainSeconds:F0} s after the fault window (workers restarted without the schedule); worker exit codes on Ctrl+C: {string.Join(", ", exits)}");
+    Console.WriteLine($"drained: {(drained ? "yes" : "NO")} in {drainSeconds:F0} s after the fault window (workers restarted without the schedule); worker exit codes on SIGTERM: {string.Join(", ", exits)}");
     Console.WriteLine($"jobs: {jobs} created over {ticks} schedule minutes (at most {perMinute} in one minute), {jobsCompleted} completed; " +
                       $"images {await Scalar("SELECT count(*) FROM images")}, sightings {await Scalar("SELECT count(*) FROM image_sightings")}, vectors {await Scalar("SELECT count(*) FROM embeddings")}");
     Console.WriteLine();
@@ -238,12 +238,14 @@ async Task Audit(bool drained, double drainSeconds, List<int> exits, DateTime fr
     }
 }
 
-// Ctrl+C to each worker; their exit codes (0: a clean stop).
+// SIGTERM to each worker, as systemd or `docker stop` stop a service (Ctrl+C takes the same path in the worker, but a
+// benchmark started in the background by a shell inherits an ignored SIGINT, and so would its workers); their exit
+// codes (0: a clean stop).
 static async Task<List<int>> StopAllAsync(List<HarvesterProcess> all)
 {
     foreach (var w in all)
     {
-        using var interrupt = Process.Start("kill", ["-INT", w.Id.ToString(CultureInfo.InvariantCulture)])!;
+        using var interrupt = Process.Start("kill", ["-TERM", w.Id.ToString(CultureInfo.InvariantCulture)])!;
         await interrupt.WaitForExitAsync();
     }
 
