@@ -12,29 +12,34 @@ public static class EmbeddingSource
     /// <summary>
     /// Every vector in scope in image-id order, in batches of <paramref name="batchSize"/> rows (one open cursor,
     /// at most one batch in memory). Throws on NaN/infinite values, zero vectors (when they must be normalised) or a
-    /// dimension other than the model's.
+    /// dimension other than the model's. The batch's arrays are reused for the next batch: copy what must outlive it.
     /// </summary>
     public static async IAsyncEnumerable<(long[] Ids, VectorMatrix Vectors)> StreamAsync(
         ClusterStore store, RegisteredModel model, ImageScope scope, int batchSize, bool rejectZero, [EnumeratorCancellation] CancellationToken ct)
     {
-        var ids = new List<long>(batchSize);
-        var rows = new List<float[]>(batchSize);
+        // Each row is copied into one reused batch matrix as it arrives, so the reader's per-row array dies young and a
+        // pass over a million rows allocates no batch after the first (each was a 16 MB large-object garbage).
+        var dimension = Math.Max(1, model.Dimension);
+        var ids = new long[batchSize];
+        var matrix = new VectorMatrix(batchSize, dimension);
+        var count = 0;
         await foreach (var (id, v) in store.StreamVectorsAsync(model, scope, ct))
         {
             Check(model, id, v, rejectZero);
-            ids.Add(id);
-            rows.Add(v);
-            if (ids.Count == batchSize)
+            ids[count] = id;
+            v.CopyTo(matrix.Row(count));
+            if (++count == batchSize)
             {
-                yield return ([.. ids], VectorMatrix.FromRows(rows));
-                ids.Clear();
-                rows.Clear();
+                yield return (ids, matrix);
+                count = 0;
             }
         }
 
-        if (ids.Count > 0)
+        if (count > 0)
         {
-            yield return ([.. ids], VectorMatrix.FromRows(rows));
+            var last = new VectorMatrix(count, dimension);
+            matrix.Data.AsSpan(0, count * matrix.Stride).CopyTo(last.Data);
+            yield return (ids[..count], last);
         }
     }
 
