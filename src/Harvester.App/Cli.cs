@@ -44,8 +44,14 @@ internal static class Cli
         foreach (var c in EmbedCommands.Create()) { root.Subcommands.Add(c); }
         var parse = root.Parse(args);
         Verbose = parse.GetValue(VerboseOption);
-        return await parse.InvokeAsync();
+        // On Ctrl+C or SIGTERM a command is cancelled and given time to stop cleanly (a worker finishes its passes' writes,
+        // gives back its claims and stops the embedded cluster it started; the host's own shutdown limit is 30 s) before
+        // the process is ended with 130. System.CommandLine's 2 s default cut off workers mid-stop.
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = GracefulStop });
     }
+
+    /// <summary>How long a cancelled command may take to stop before the process is ended (exit code 130).</summary>
+    public static TimeSpan GracefulStop { get; } = TimeSpan.FromSeconds(35);
 
     /// <summary>
     /// The one way a command runs: its body gets the app's services, with the host (the database first) started before
