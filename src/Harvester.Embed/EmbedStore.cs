@@ -91,7 +91,7 @@ public sealed class EmbedStore(HarvesterDatabase database)
 
     /// <summary>
     /// The k nearest images to <paramref name="vector"/> under <paramref name="filter"/>, nearest first, with their
-    /// details; one transaction. The model's HNSW index answers with pgvector 0.8's iterative scan; when it yields
+    /// details: the settings and the k-NN statement in one round trip, the details in a second. The model's HNSW index answers with pgvector 0.8's iterative scan; when it yields
     /// fewer than k rows (max_scan_tuples reached, or a filter matching few rows far from the query) the same query
     /// runs again with index scans off, so a filter never silently returns fewer rows than exist.
     /// </summary>
@@ -100,30 +100,15 @@ public sealed class EmbedStore(HarvesterDatabase database)
     {
         var (sql, parameters) = BuildQuery(model, filter, excludeImageId, k);
         await using var conn = await database.DataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var set = new NpgsqlCommand(
-            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.max_scan_tuples', $2, true)", conn, tx))
-        {
-            set.Parameters.Add(new NpgsqlParameter { Value = efSearch.ToString(CultureInfo.InvariantCulture) });
-            set.Parameters.Add(new NpgsqlParameter { Value = maxScanTuples.ToString(CultureInfo.InvariantCulture) });
-            await set.ExecuteNonQueryAsync(ct);
-        }
-
-        var rows = await RunAsync(conn, tx, sql, vector, parameters, ct);
+        var rows = await RunAsync(conn, sql, vector, parameters, efSearch, maxScanTuples, indexScans: true, ct);
         var exact = false;
         if (rows.Count < k)
         {
-            await using (var off = new NpgsqlCommand("SELECT set_config('enable_indexscan', 'off', true)", conn, tx))
-            {
-                await off.ExecuteNonQueryAsync(ct);
-            }
-
-            rows = await RunAsync(conn, tx, sql, vector, parameters, ct);
+            rows = await RunAsync(conn, sql, vector, parameters, efSearch, maxScanTuples, indexScans: false, ct);
             exact = true;
         }
 
-        var details = await DetailsAsync(conn, tx, [.. rows.Select(x => x.Id)], ct);
-        await tx.CommitAsync(ct);
+        var details = await DetailsAsync(conn, null, [.. rows.Select(x => x.Id)], ct);
         return ([.. rows.Select(x => (x.Id, x.Distance, details[x.Id]))], exact);
     }
 
@@ -198,17 +183,32 @@ public sealed class EmbedStore(HarvesterDatabase database)
         return (sql, ps);
     }
 
-    private static async Task<List<(long Id, double Distance)>> RunAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, float[] vector, List<object> parameters, CancellationToken ct)
+    /// <summary>
+    /// The search settings and the k-NN statement in one round trip: one batch is one implicit transaction, so the
+    /// transaction-local settings hold for the statement and end with it.
+    /// </summary>
+    private static async Task<List<(long Id, double Distance)>> RunAsync(
+        NpgsqlConnection conn, string sql, float[] vector, List<object> parameters, int efSearch, int maxScanTuples, bool indexScans, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = new Vector(vector) });
+        await using var batch = new NpgsqlBatch(conn);
+        var settings = new NpgsqlBatchCommand(
+            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true), " +
+            "set_config('hnsw.max_scan_tuples', $2, true), set_config('enable_indexscan', $3, true)");
+        settings.Parameters.Add(new NpgsqlParameter { Value = efSearch.ToString(CultureInfo.InvariantCulture) });
+        settings.Parameters.Add(new NpgsqlParameter { Value = maxScanTuples.ToString(CultureInfo.InvariantCulture) });
+        settings.Parameters.Add(new NpgsqlParameter { Value = indexScans ? "on" : "off" });
+        var query = new NpgsqlBatchCommand(sql);
+        query.Parameters.Add(new NpgsqlParameter { Value = new Vector(vector) });
         foreach (var p in parameters)
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+            query.Parameters.Add(new NpgsqlParameter { Value = p });
         }
 
+        batch.BatchCommands.Add(settings);
+        batch.BatchCommands.Add(query);
         var rows = new List<(long, double)>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        await r.NextResultAsync(ct);
         while (await r.ReadAsync(ct))
         {
             rows.Add((r.GetInt64(0), r.GetDouble(1)));
@@ -217,7 +217,7 @@ public sealed class EmbedStore(HarvesterDatabase database)
         return rows;
     }
 
-    private static async Task<Dictionary<long, NeighbourDetails>> DetailsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, CancellationToken ct)
+    private static async Task<Dictionary<long, NeighbourDetails>> DetailsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] ids, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
             """
