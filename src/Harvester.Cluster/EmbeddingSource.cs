@@ -37,9 +37,7 @@ public static class EmbeddingSource
 
         if (count > 0)
         {
-            var last = new VectorMatrix(count, dimension);
-            matrix.Data.AsSpan(0, count * matrix.Stride).CopyTo(last.Data);
-            yield return (ids[..count], last);
+            yield return (ids[..count], matrix.Head(count));
         }
     }
 
@@ -103,9 +101,7 @@ public static class EmbeddingSource
         {
             // Fewer rows than room (rows went away since the count, or the last growth overshot): a smaller copy. Rows
             // stream in image-id order and none was replaced, so no reordering.
-            var smaller = new VectorMatrix(filled, matrix.Dimension);
-            matrix.Data.AsSpan(0, filled * matrix.Stride).CopyTo(smaller.Data);
-            return (ids[..filled], smaller, seen);
+            return (ids[..filled], matrix.Head(filled), seen);
         }
 
         if (replaced)

@@ -44,6 +44,15 @@ public sealed class VectorMatrix
         return m;
     }
 
+    /// <summary>A copy of the first <paramref name="rows"/> rows.</summary>
+    public VectorMatrix Head(int rows)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, Rows);
+        var m = new VectorMatrix(rows, Dimension);
+        Data.AsSpan(0, rows * Stride).CopyTo(m.Data);
+        return m;
+    }
+
     public float[][] ToRows()
     {
         var result = new float[Rows][];
