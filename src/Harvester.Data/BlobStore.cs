@@ -74,7 +74,7 @@ public sealed class BlobStore(IOptions<StorageOptions> options) : IBlobStore
     private const string TempSuffix = ".tmp";
 
     /// <summary>pid-start of this process, as temp file names carry it (no ':' in file names).</summary>
-    private static readonly string TempOwner = Stages.ProcessIdentity.Current[(Stages.ProcessIdentity.Host.Length + 1)..].Replace(':', '-');
+    private static readonly string TempOwner = Stages.ProcessIdentity.FileTag;
 
     /// <summary>
     /// Deletes temp files that killed writers left behind: those whose writer (pid and start time in the name) no longer
@@ -93,7 +93,7 @@ public sealed class BlobStore(IOptions<StorageOptions> options) : IBlobStore
             ct.ThrowIfCancellationRequested();
             var parts = Path.GetFileName(file).Split('.');
             var orphan = parts.Length >= 4 && parts[1].Split('-') is [var pid, var start]
-                ? Stages.ProcessIdentity.IsDeadLocalOwner($"{Stages.ProcessIdentity.Host}:{pid}:{start}")
+                ? Stages.ProcessIdentity.IsDeadLocalFileTag(pid, start)
                 : DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > unownedAge;
             if (orphan)
             {

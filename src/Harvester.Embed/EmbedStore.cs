@@ -108,7 +108,7 @@ public sealed class EmbedStore(HarvesterDatabase database)
             exact = true;
         }
 
-        var details = await DetailsAsync(conn, null, [.. rows.Select(x => x.Id)], ct);
+        var details = await DetailsAsync(conn, [.. rows.Select(x => x.Id)], ct);
         return ([.. rows.Select(x => (x.Id, x.Distance, details[x.Id]))], exact);
     }
 
@@ -217,7 +217,7 @@ public sealed class EmbedStore(HarvesterDatabase database)
         return rows;
     }
 
-    private static async Task<Dictionary<long, NeighbourDetails>> DetailsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, long[] ids, CancellationToken ct)
+    private static async Task<Dictionary<long, NeighbourDetails>> DetailsAsync(NpgsqlConnection conn, long[] ids, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
             """
@@ -226,7 +226,7 @@ public sealed class EmbedStore(HarvesterDatabase database)
             LEFT JOIN places p ON p.id = i.place_id
             LEFT JOIN products pr ON pr.id = i.product_id
             WHERE i.id = ANY($1)
-            """, conn, tx);
+            """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = ids });
         var map = new Dictionary<long, NeighbourDetails>();
         await using var r = await cmd.ExecuteReaderAsync(ct);

@@ -17,7 +17,7 @@ internal sealed class DatasetWriter(string output, bool force, IBlobStore blobs,
 {
     // Staging folders are named after their writer (pid and start time), so a later export can tell a killed writer's
     // leftovers from a running one's. Unnamed leftovers (none are written any more) go once they are this old.
-    private static readonly string Owner = ProcessIdentity.Current[(ProcessIdentity.Host.Length + 1)..].Replace(':', '-');
+    private static readonly string Owner = ProcessIdentity.FileTag;
     private static readonly TimeSpan UnownedAge = TimeSpan.FromDays(1);
 
     /// <summary>
@@ -37,7 +37,7 @@ internal sealed class DatasetWriter(string output, bool force, IBlobStore blobs,
         foreach (var dir in Directory.EnumerateDirectories(parent, prefix + "*"))
         {
             var abandoned = Path.GetFileName(dir)[prefix.Length..].Split('-') is [var pid, var start, _]
-                ? ProcessIdentity.IsDeadLocalOwner($"{ProcessIdentity.Host}:{pid}:{start}")
+                ? ProcessIdentity.IsDeadLocalFileTag(pid, start)
                 : DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) > UnownedAge;
             if (!abandoned)
             {

@@ -12,6 +12,12 @@ public static class ProcessIdentity
 
     public static string Current { get; } = Format(Host, Environment.ProcessId, StartTicks(Environment.ProcessId) ?? 0);
 
+    /// <summary>This process as "pid-start", for names of files and folders it leaves while writing.</summary>
+    public static string FileTag { get; } = Current[(Host.Length + 1)..].Replace(':', '-');
+
+    /// <summary>Whether the local process a <see cref="FileTag"/> names (pid and start) no longer runs.</summary>
+    public static bool IsDeadLocalFileTag(string pid, string start) => IsDeadLocalOwner($"{Host}:{pid}:{start}");
+
     public static string Format(string host, int pid, long startTicks) =>
         string.Create(CultureInfo.InvariantCulture, $"{host}:{pid}:{startTicks}");
 
