@@ -13,7 +13,7 @@ var photos = Arg("--photos", 10);
 var concurrency = Arg("--concurrency", 8);
 
 var clock = Stopwatch.StartNew();
-var corpus = PhotoCorpus.Distinct();
+var corpus = PhotoCorpus.Showcase();
 var corpusMs = clock.Elapsed.TotalMilliseconds;
 clock.Restart();
 await using var site = await DemoSiteServer.StartAsync(new DemoSiteOptions

@@ -74,11 +74,12 @@ internal sealed class DemoSiteContent
     private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
     private readonly Lazy<byte[]> _oversize;
     private long _cachedBytes;
+    private long _nextCorpusSlot;
 
     public DemoSiteContent(DemoSiteOptions options)
     {
         _options = options;
-        _corpus = PhotoCorpus.Distinct();
+        _corpus = PhotoCorpus.Showcase();
         if (_corpus.Count == 0)
         {
             throw new Core.HarvesterException(
@@ -251,7 +252,6 @@ internal sealed class DemoSiteContent
             var count = _options.PhotosPerPlace;
             for (var j = 0; j < count; j++)
             {
-                var slot = (((long)q * _options.PlacesPerQuery) + p) * Math.Max(1, count) + j;
                 var photoId = PhotoId("map", id, j);
                 var type = PickType(photoId);
                 string? fault = null;
@@ -261,7 +261,7 @@ internal sealed class DemoSiteContent
                     type = type == DemoPhotoType.Menu ? DemoPhotoType.Interior : type;
                 }
 
-                photos.Add(NewPhoto(photoId, type, shop: false, slot, fault));
+                photos.Add(NewPhoto(photoId, type, shop: false, fault));
             }
 
             InjectMapDuplicates(q, p, photos, earlier);
@@ -312,7 +312,6 @@ internal sealed class DemoSiteContent
         var categories = new List<ShopCategorySpec>();
         var history = new List<(string Product, PhotoSpec Photo)>();
         var reviewCounter = 0;
-        long slot = _corpus.Count / 2;
         var slugs = _options.EffectiveShopCategories;
         for (var c = 0; c < slugs.Count; c++)
         {
@@ -331,7 +330,7 @@ internal sealed class DemoSiteContent
                     for (var i = 0; i < photoCount; i++)
                     {
                         var photoId = PhotoId("shop", reviewId, i);
-                        photos.Add(NewPhoto(photoId, DemoPhotoType.Review, shop: true, slot++, ServingFault(photoId, shop: true)));
+                        photos.Add(NewPhoto(photoId, DemoPhotoType.Review, shop: true, ServingFault(photoId, shop: true)));
                     }
 
                     reviewCounter++;
@@ -376,12 +375,20 @@ internal sealed class DemoSiteContent
         return categories;
     }
 
-    private PhotoSpec NewPhoto(string id, string type, bool shop, long slot, string? fault)
+    /// <summary>
+    /// A new photo: a menu is rendered text; any other takes the next corpus photo in the order the site is built
+    /// (places by search and rank, then the shop), so a site no larger than the corpus shows every photo once and a
+    /// larger one starts over with mirrored, re-encoded editions.
+    /// </summary>
+    private PhotoSpec NewPhoto(string id, string type, bool shop, string? fault)
     {
-        var n = _corpus.Count;
-        return type == DemoPhotoType.Menu
-            ? new PhotoSpec(id, type, shop, -1, 0, null, null, fault ?? ServingFault(id, shop))
-            : new PhotoSpec(id, type, shop, (int)(slot % n), (int)(slot / n), null, null, fault ?? ServingFault(id, shop));
+        if (type == DemoPhotoType.Menu)
+        {
+            return new PhotoSpec(id, type, shop, -1, 0, null, null, fault ?? ServingFault(id, shop));
+        }
+
+        var slot = _nextCorpusSlot++;
+        return new PhotoSpec(id, type, shop, (int)(slot % _corpus.Count), (int)(slot / _corpus.Count), null, null, fault ?? ServingFault(id, shop));
     }
 
     /// <summary>429/500 on the first request, or slow, for a deterministic share of full-size photo URLs.</summary>

@@ -64,6 +64,25 @@ public sealed class DemoSiteOptions
     /// <summary>Shop category slugs. Empty: <see cref="DefaultShopCategories"/>.</summary>
     public string[] ShopCategories { get; set; } = [];
 
+    /// <summary>
+    /// A copy serving only what one crawl asks for: these searches' places and photos and these shop categories'
+    /// products and reviews, faults and seed as configured. Photos are dealt from the corpus in the order the site is
+    /// built, so a site no larger than its crawl shows each corpus photo once (a larger one repeats them as editions).
+    /// </summary>
+    public DemoSiteOptions ScopedTo(IReadOnlyList<string> neighbourhoods, IReadOnlyList<string> categories, int placesPerQuery, int photosPerPlace,
+        IReadOnlyList<string> shopCategories, int productsPerCategory, int reviewsPerProduct)
+    {
+        var copy = (DemoSiteOptions)MemberwiseClone();
+        copy.Neighbourhoods = [.. neighbourhoods];
+        copy.Categories = [.. categories];
+        copy.PlacesPerQuery = placesPerQuery;
+        copy.PhotosPerPlace = photosPerPlace;
+        copy.ShopCategories = [.. shopCategories];
+        copy.ProductsPerCategory = productsPerCategory;
+        copy.ReviewsPerProduct = reviewsPerProduct;
+        return copy;
+    }
+
     internal IReadOnlyList<string> EffectiveNeighbourhoods => Neighbourhoods.Length > 0 ? Clean(Neighbourhoods) : DefaultNeighbourhoods;
 
     internal IReadOnlyList<string> EffectiveCategories => Categories.Length > 0 ? Clean(Categories) : DefaultCategories;

@@ -30,11 +30,51 @@ public sealed class CorpusTests
         Assert.DoesNotContain(demo, p => p.Flat);
         Assert.All(PhotoCorpus.Sources.Where(s => s.Cut.Whole), s => Assert.Single(all, p => p.SourcePath == s.Path));
         // Every held-out package the benchmarks report on contributes photos.
-        Assert.All(PhotoCorpus.Sources.Select(s => s.Package).Distinct(), pkg => Assert.Contains(all, p => p.Package == pkg));
+        Assert.All(PhotoCorpus.Sources.Where(s => !s.DemoOnly).Select(s => s.Package).Distinct(), pkg => Assert.Contains(all, p => p.Package == pkg));
+        Assert.DoesNotContain(all, p => p.DemoOnly);
         // A tiled source is cut into a full grid: every cell of the grid is there, close or not.
         var garden = all.Where(p => p.SourcePath.EndsWith("/Garden.jpg", StringComparison.Ordinal)).ToList();
         var rows = garden.Max(p => p.Y) / garden[0].Height;
         Assert.True(garden.Count >= 16 && garden.Count % (rows + 1) == 0, $"{garden.Count} tiles");
+    }
+
+    [Fact]
+    public void Showcase_adds_the_demo_only_files_and_drops_most_out_of_focus_tiles_but_not_all()
+    {
+        var showcase = PhotoCorpus.Showcase();
+        var distinct = PhotoCorpus.Distinct();
+        var demoOnly = PhotoCorpus.Sources.Where(s => s.DemoOnly).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+
+        Assert.NotEmpty(demoOnly);
+        Assert.DoesNotContain(distinct, p => p.DemoOnly);
+        Assert.All(showcase, p => Assert.Equal(demoOnly.Contains(p.SourcePath), p.DemoOnly));
+        Assert.Contains(showcase, p => p.DemoOnly);
+        Assert.All(showcase, p => Assert.True(p.InDemo && !p.Flat, p.Id));
+        Assert.Equal(showcase.Count, showcase.Select(p => p.Id).Distinct(StringComparer.Ordinal).Count());
+        // Every sharp distinct photo is shown; of the soft ones one in eight, so blurry photos still reach curation.
+        Assert.Empty(distinct.Where(p => p.Sharpness >= PhotoCorpus.ShowcaseMinSharpness).Except(showcase));
+        // The one-in-eight count runs over every file's tiles in showcase order, so the files Distinct() draws from keep
+        // about an eighth of their soft tiles.
+        var softInDistinct = distinct.Count(p => p.Sharpness < PhotoCorpus.ShowcaseMinSharpness);
+        var softKept = showcase.Count(p => !p.DemoOnly && p.Sharpness < PhotoCorpus.ShowcaseMinSharpness);
+        Assert.InRange(softKept * PhotoCorpus.SoftTileEvery, softInDistinct / 2, softInDistinct * 3 / 2);
+        Assert.Contains(showcase, p => p.DemoOnly && p.Sharpness < PhotoCorpus.ShowcaseMinSharpness);
+        Assert.True(showcase.Select(p => p.SourcePath).Take(40).Distinct().Count() >= 20, "the first photos should come from many files");
+    }
+
+    [Fact]
+    public void Recorded_sharpness_is_what_curation_measures_on_the_served_photo()
+    {
+        // Clear cases only (JPEG re-encoding moves the value a little): soft stays soft, sharp stays sharp.
+        var clear = PhotoCorpus.Showcase().Where(p => p.Sharpness < 20 || p.Sharpness > 80).Take(40).ToList();
+        Assert.Contains(clear, p => p.Sharpness < 20);
+        foreach (var photo in clear)
+        {
+            using var image = Cv2.ImDecode(PhotoCorpus.RenderJpeg(photo), ImreadModes.Grayscale);
+            var measured = Imaging.PixelMeasures.Sharpness(image);
+            Assert.True(measured < PhotoCorpus.ShowcaseMinSharpness == photo.Sharpness < PhotoCorpus.ShowcaseMinSharpness,
+                $"{photo.Id}: recorded {photo.Sharpness}, measured on the served JPEG {measured:F1}");
+        }
     }
 
     [Fact]
@@ -79,13 +119,15 @@ public sealed class CorpusTests
         Assert.Equal(PhotoCorpus.RecordedFingerprint, PhotoCorpus.Fingerprint);
     }
 
-    [Fact]
-    public void Distinct_photos_differ_far_more_than_a_reencoded_copy_differs_from_its_original()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Distinct_photos_differ_far_more_than_a_reencoded_copy_differs_from_its_original(bool showcase)
     {
         // Judged on pixels (32x32 grey), not on a hash: low-detail tiles of different photos can share an 8x8 average
         // hash by chance, while the same picture twice (a repeated source, overlapping or duplicated tiles) cannot hide
         // from a pixel difference. The bar is relative to what a JPEG re-encode of one photo moves.
-        var photos = PhotoCorpus.Distinct();
+        var photos = showcase ? PhotoCorpus.Showcase() : PhotoCorpus.Distinct();
         var thumbs = photos.Select(p => Thumbnail(PhotoCorpus.RenderJpeg(p, 256))).ToList();
         var reencodeShift = photos.Take(60).Select((p, i) =>
             MeanAbsoluteDifference(thumbs[i], Thumbnail(PhotoCorpus.Variant(PhotoCorpus.RenderJpeg(p, 256), VariantKind.JpegQuality, seed: 3)))).Max();

@@ -32,15 +32,18 @@ internal static class CorpusCommand
                 return Task.FromResult(0);
             }
 
+            // Per package: files, photos in the benchmark set (All), different pictures (Distinct), shown by the demo site (Showcase).
+            Console.WriteLine($"{"package",-28} {"files",5} {"all",6} {"distinct",8} {"demo site",9}");
             foreach (var group in PhotoCorpus.Sources.GroupBy(s => s.Package))
             {
                 var paths = group.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
-                var photos = PhotoCorpus.All().Count(p => paths.Contains(p.SourcePath));
-                var demo = PhotoCorpus.Distinct().Count(p => paths.Contains(p.SourcePath));
-                Console.WriteLine($"{group.Key,-26} {group.Count(),4} files {photos,6} photos {demo,6} in the demo subset");
+                int Count(IEnumerable<CorpusPhoto> photos) => photos.Count(p => paths.Contains(p.SourcePath));
+                var note = group.All(s => s.DemoOnly) ? "  (demo-only)" : "";
+                Console.WriteLine($"{group.Key,-28} {group.Count(),5} {Count(PhotoCorpus.All()),6} {Count(PhotoCorpus.Distinct()),8} {Count(PhotoCorpus.Showcase()),9}{note}");
             }
 
-            Console.WriteLine($"{"total",-26} {sources.Count,4} files {built.Count,6} photos {PhotoCorpus.Distinct().Count,6} in the demo subset  fingerprint {built.IdsHash} (recorded: {recorded.IdsHash})");
+            Console.WriteLine($"{"total",-28} {sources.Count,5} {PhotoCorpus.All().Count,6} {PhotoCorpus.Distinct().Count,8} {PhotoCorpus.Showcase().Count,9}");
+            Console.WriteLine($"fingerprint {built} (recorded: {recorded}); the benchmark set alone: {CorpusFingerprint.Of(PhotoCorpus.All())}");
             return Task.FromResult(built == recorded ? 0 : 1);
         }));
         return command;

@@ -27,12 +27,16 @@ namespace Harvester.App.Commands;
 internal static class DemoCommand
 {
     private const string DemoDatabase = "harvester_demo";
+    private const string MapCategory = "카페";
+    private const int ShopCategories = 2;
+    private const int ProductsPerCategory = 5;
+    private const int ReviewsPerProduct = 8;
 
     public static Command Create()
     {
         var queries = new Option<int>("--neighbourhoods") { Description = "Neighbourhoods to search (× the category 카페).", DefaultValueFactory = _ => 4 };
-        var places = new Option<int>("--places") { Description = "Places per search.", DefaultValueFactory = _ => 8 };
-        var photos = new Option<int>("--photos") { Description = "Photos per place.", DefaultValueFactory = _ => 8 };
+        var places = new Option<int>("--places") { Description = "Places per search.", DefaultValueFactory = _ => 9 };
+        var photos = new Option<int>("--photos") { Description = "Photos per place.", DefaultValueFactory = _ => 14 };
         var demo = new Command("demo", "Run the main job end to end on embedded defaults (demo site → crawl → curate → embed → search → cluster) and show what each stage did.")
         {
             queries, places, photos,
@@ -47,20 +51,23 @@ internal static class DemoCommand
                 ? $"[database] embedded PostgreSQL {database.Cluster!.DataDir}, database {DemoDatabase} (rebuilt), pgvector {database.VectorVersion}"
                 : $"[database] configured server (ConnectionStrings:Harvester), pgvector {database.VectorVersion}");
 
-            var siteOptions = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
+            // The demo site serves just what this crawl asks for, so each of its photos is a different corpus photo.
+            var configured = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
+            var neighbourhoods = (configured.Neighbourhoods.Length > 0 ? configured.Neighbourhoods : DemoSiteOptions.DefaultNeighbourhoods).Take(Cli.AtLeast(pr, queries)).ToArray();
+            var shopCategories = (configured.ShopCategories.Length > 0 ? configured.ShopCategories : DemoSiteOptions.DefaultShopCategories).Take(ShopCategories).ToArray();
+            var siteOptions = configured.ScopedTo(neighbourhoods, [MapCategory], Cli.AtLeast(pr, places), Cli.AtLeast(pr, photos), shopCategories, ProductsPerCategory, ReviewsPerProduct);
             await using var site = await DemoSiteServer.StartAsync(siteOptions, services.GetRequiredService<ILoggerFactory>(), ct);
             Console.WriteLine($"[demo site] {site.BaseUrl} — real photographs, duplicates and injected faults (429/500, slow, redirect, broken, truncated, HTML-as-JPEG, oversize, a hanging grid, robots.txt)");
 
             // Crawl: map places by neighbourhood × category, and shop products by category.
             var crawler = services.GetRequiredService<CrawlService>();
-            var neighbourhoods = site.Truth.Queries.Select(q => q.Neighbourhood).Distinct().Take(Cli.AtLeast(pr, queries)).ToArray();
             var mapJob = await crawler.CreateJobAsync(new CrawlJobSpec
             {
                 Site = "demo-map",
                 Name = "demo: cafes by neighbourhood",
                 BaseUrl = site.BaseUrl.AbsoluteUri,
                 Neighbourhoods = neighbourhoods,
-                Categories = ["카페"],
+                Categories = [MapCategory],
                 PlacesPerQuery = Cli.AtLeast(pr, places),
                 PhotosPerPlace = Cli.AtLeast(pr, photos),
                 Profile = "place-interior",
@@ -72,9 +79,9 @@ internal static class DemoCommand
                 Site = "demo-shop",
                 Name = "demo: top products' review photos",
                 BaseUrl = site.BaseUrl.AbsoluteUri,
-                Categories = site.Truth.ShopCategories.Select(c => c.Slug).Take(2).ToArray(),
-                ProductsPerCategory = 4,
-                ReviewsPerProduct = 6,
+                Categories = shopCategories,
+                ProductsPerCategory = ProductsPerCategory,
+                ReviewsPerProduct = ReviewsPerProduct,
                 Profile = "product-review",
             }, ct);
             var shop = await CrawlCommands.RunWithProgressAsync(services, crawler, shopJob, ct);
@@ -159,7 +166,9 @@ internal static class DemoCommand
             Console.WriteLine($"[report] {report.Images} images: rejects with examples, duplicate groups, near-misses, clusters, the export ({report.Elapsed.TotalSeconds:F1} s)");
 
             Console.WriteLine();
-            Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s; outputs ==");
+            long Count(Core.ImageStatus status) => report.Statuses.GetValueOrDefault(status);
+            Console.WriteLine($"== done in {clock.Elapsed.TotalSeconds:F0} s: {report.Images} images, {Count(Core.ImageStatus.Accepted)} accepted, " +
+                $"{Count(Core.ImageStatus.Rejected)} rejected, {Count(Core.ImageStatus.Duplicate)} duplicates; {export?.Images ?? 0} in the training set; outputs ==");
             Console.WriteLine($"  curation report (open in a browser): {report.Path}");
             Console.WriteLine($"  blobs (content-addressed photos): {services.GetRequiredService<IBlobStore>().Location}");
             if (sheetPath is not null)

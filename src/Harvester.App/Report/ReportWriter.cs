@@ -9,7 +9,11 @@ using Harvester.Export;
 namespace Harvester.App.Report;
 
 /// <summary>What `harvester report` wrote.</summary>
-public sealed record ReportResult(string Path, int Images, int Thumbnails, int NewThumbnails, TimeSpan Elapsed);
+public sealed record ReportResult(string Path, int Images, int Thumbnails, int NewThumbnails, TimeSpan Elapsed)
+{
+    /// <summary>Images per status as the report counted them.</summary>
+    public IReadOnlyDictionary<ImageStatus, long> Statuses { get; init; } = new Dictionary<ImageStatus, long>();
+}
 
 /// <summary>
 /// The curation report: one static HTML page people open in a browser, offline. It shows the counts per stage, job,
@@ -58,7 +62,7 @@ public sealed class ReportWriter(HarvesterDatabase database, IBlobStore blobs)
         var tmp = page + ".tmp";
         await File.WriteAllTextAsync(tmp, h.ToString(), Encoding.UTF8, ct);
         File.Move(tmp, page, overwrite: true);
-        return new ReportResult(page, total, _thumbnails, _thumbs.Made, clock.Elapsed);
+        return new ReportResult(page, total, _thumbnails, _thumbs.Made, clock.Elapsed) { Statuses = statuses };
     }
 
     private static string E(string? s) => WebUtility.HtmlEncode(s ?? "");

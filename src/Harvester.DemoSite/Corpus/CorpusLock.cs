@@ -52,6 +52,9 @@ internal sealed record CorpusLock(IReadOnlyList<CorpusSource> Sources, CorpusFin
 {
     public const string ResourceName = "Harvester.corpus.lock";
 
+    /// <summary>The column that keeps a file's photos on the demo site only (<see cref="PhotoCorpus.Showcase"/>).</summary>
+    public const string DemoOnlyOption = "demo-only";
+
     public static CorpusLock LoadEmbedded()
     {
         using var stream = typeof(CorpusLock).Assembly.GetManifestResourceStream(ResourceName)
@@ -77,20 +80,42 @@ internal sealed record CorpusLock(IReadOnlyList<CorpusSource> Sources, CorpusFin
             {
                 fingerprint = new CorpusFingerprint(int.Parse(count, CultureInfo.InvariantCulture), hash);
             }
-            else if (f is [var package, var path, var sha] && Path.IsPathFullyQualified(path) && sha.Length == 64)
+            else if (f is [var package, var path, var sha, .. var options] && Path.IsPathFullyQualified(path) && sha.Length == 64 && TryParseOptions(options, out var cut, out var demoOnly))
             {
-                sources.Add(new CorpusSource(package, path, sha));
-            }
-            else if (f is [var package4, var path4, var sha4, var cut] && Path.IsPathFullyQualified(path4) && sha4.Length == 64 && CorpusCut.TryParse(cut, out var parsed))
-            {
-                sources.Add(new CorpusSource(package4, path4, sha4) { Cut = parsed });
+                sources.Add(new CorpusSource(package, path, sha) { Cut = cut, DemoOnly = demoOnly });
             }
             else
             {
-                throw new FormatException($"scripts/corpus.lock: cannot read the line '{line}' (expected 'package /absolute/path sha256 [whole|tiles:<long side>]').");
+                throw new FormatException($"scripts/corpus.lock: cannot read the line '{line}' (expected 'package /absolute/path sha256 [whole|tiles:<long side>] [demo-only]').");
             }
         }
 
         return new CorpusLock(sources, fingerprint ?? throw new FormatException("scripts/corpus.lock has no 'fingerprint' line."));
+    }
+
+    /// <summary>The optional columns after the hash: at most one cut and at most one 'demo-only', in either order.</summary>
+    private static bool TryParseOptions(string[] options, out CorpusCut cut, out bool demoOnly)
+    {
+        cut = CorpusCut.Default;
+        demoOnly = false;
+        var hasCut = false;
+        foreach (var option in options)
+        {
+            if (option == DemoOnlyOption && !demoOnly)
+            {
+                demoOnly = true;
+            }
+            else if (!hasCut && CorpusCut.TryParse(option, out var parsed))
+            {
+                cut = parsed;
+                hasCut = true;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

@@ -15,8 +15,17 @@ public sealed record CorpusPhoto(string Id, string SourcePath, int X, int Y, int
     /// <summary>Near-uniform (grey standard deviation below 6): sky, bokeh, a wall.</summary>
     public bool Flat { get; init; }
 
-    /// <summary>In the demo site's subset (<see cref="PhotoCorpus.Distinct"/>): not flat, and not close to a photo taken before it.</summary>
+    /// <summary>Not flat, and not close to a photo taken before it: in <see cref="PhotoCorpus.Distinct"/> (and, when sharp enough, in <see cref="PhotoCorpus.Showcase"/>).</summary>
     public bool InDemo { get; init; }
+
+    /// <summary>Cut from a file scripts/corpus.lock marks 'demo-only': shown by the demo site, never in <see cref="PhotoCorpus.All"/> or <see cref="PhotoCorpus.Distinct"/>.</summary>
+    public bool DemoOnly { get; init; }
+
+    /// <summary>
+    /// Variance of the Laplacian as curation measures it (<see cref="Imaging.PixelMeasures.Sharpness"/>): macro shots and
+    /// bokeh cut into tiles give many soft ones, which the demo site shows only now and then (<see cref="PhotoCorpus.Showcase"/>).
+    /// </summary>
+    public double Sharpness { get; init; }
 }
 
 /// <summary>How <see cref="PhotoCorpus.Variant"/> derives a copy of a photo.</summary>
@@ -36,6 +45,12 @@ public enum VariantKind
 public sealed record CorpusSource(string Package, string Path, string Sha256)
 {
     public CorpusCut Cut { get; init; } = CorpusCut.Default;
+
+    /// <summary>
+    /// Photos for the demo site only (the lock's 'demo-only' column): added so the demo has enough sharp photos to show,
+    /// kept out of the benchmark and test sets so their recorded figures stay comparable.
+    /// </summary>
+    public bool DemoOnly { get; init; }
 }
 
 /// <summary>
@@ -45,8 +60,11 @@ public sealed record CorpusSource(string Package, string Path, string Sha256)
 /// <list type="bullet">
 /// <item><see cref="All"/>: every photo, hard cases kept: neighbouring tiles of one picture, low-detail and flat tiles.
 /// What benchmarks use: real crawls are full of similar-but-distinct photos, and leaving them out inflates precision.</item>
-/// <item><see cref="Distinct"/>: the demo site's curated subset: flat tiles and tiles perceptually close to one taken
-/// before are left out, so every demo photo is a different picture.</item>
+/// <item><see cref="Distinct"/>: a curated subset: flat tiles and tiles perceptually close to one taken before are left
+/// out, so every photo is a different picture. What tests take when they need a few different photos.</item>
+/// <item><see cref="Showcase"/>: what the demo site shows: the same filter over every source, demo-only files included,
+/// and out-of-focus tiles (a curator would never keep them) left out but for one in <see cref="SoftTileEvery"/>, so
+/// the demo still has blurry photos to reject.</item>
 /// </list>
 /// Nothing is taken because it happens to be on the machine: a listed file that is missing or differs is an error, so
 /// the same checkout gives the same corpus everywhere.
@@ -57,14 +75,22 @@ public static class PhotoCorpus
     public const int TileWidth = 352;
     public const int TileHeight = 264;
 
-    private const int Version = 2;
+    private const int Version = 3;
+
+    /// <summary>Variance of the Laplacian under which a tile counts as out of focus for <see cref="Showcase"/> (the default profile's blurry threshold).</summary>
+    public const double ShowcaseMinSharpness = 40;
+
+    /// <summary>One out-of-focus tile in this many stays in <see cref="Showcase"/>.</summary>
+    public const int SoftTileEvery = 8;
     private const double MinTileStdDev = 6.0;
     private const int MinPerceptualDistance = 10;
 
     private static readonly Lazy<CorpusLock> LockFile = new(CorpusLock.LoadEmbedded, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<IReadOnlyList<string>> VerifiedSources = new(VerifySources, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<IReadOnlyList<CorpusPhoto>> Everything = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> DemoSubset = new(() => Interleave(Everything.Value.Where(p => p.InDemo)), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> Benchmark = new(() => Interleave(Everything.Value.Where(p => !p.DemoOnly)), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> DistinctSubset = new(() => Interleave(Everything.Value.Where(p => p.InDemo && !p.DemoOnly)), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<IReadOnlyList<CorpusPhoto>> ShowcaseSubset = new(BuildShowcase, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lock RenderLock = new();
 
     /// <summary>The files scripts/corpus.lock lists, in its order.</summary>
@@ -73,7 +99,7 @@ public static class PhotoCorpus
     /// <summary>The fingerprint scripts/corpus.lock records for the corpus built from its sources.</summary>
     public static CorpusFingerprint RecordedFingerprint => LockFile.Value.Fingerprint;
 
-    /// <summary>The fingerprint of the corpus as built on this machine: every photo's id in order (<see cref="All"/>), marked when in the demo subset.</summary>
+    /// <summary>The fingerprint of the corpus as built on this machine: every photo's id in order (<see cref="All"/>, then the demo-only photos), marked when not flat or close to another.</summary>
     public static CorpusFingerprint Fingerprint => CorpusFingerprint.Of(Everything.Value);
 
     /// <summary>
@@ -106,22 +132,37 @@ public static class PhotoCorpus
     }
 
     /// <summary>
-    /// The demo site's subset, in a deterministic order that alternates between source files (so any prefix is
-    /// varied), each with a stable id: "&lt;stem&gt;" for a whole file, "&lt;stem&gt;-r&lt;row&gt;c&lt;col&gt;" for a tile.
-    /// Curated for showing: benchmarks use <see cref="All"/>.
+    /// Different pictures (no flat tile, none perceptually close to one before it), in a deterministic order that
+    /// alternates between source files (so any prefix is varied), each with a stable id: "&lt;stem&gt;" for a whole
+    /// file, "&lt;stem&gt;-r&lt;row&gt;c&lt;col&gt;" for a tile. Curated: benchmarks use <see cref="All"/>.
     /// </summary>
-    public static IReadOnlyList<CorpusPhoto> Distinct(int max = int.MaxValue)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(max);
-        var all = DemoSubset.Value;
-        return max >= all.Count ? all : [.. all.Take(max)];
-    }
+    public static IReadOnlyList<CorpusPhoto> Distinct(int max = int.MaxValue) => Prefix(DistinctSubset.Value, max);
 
     /// <summary>
-    /// Every photo of the corpus, none filtered out (flat and perceptually close tiles included, flagged), in the
-    /// same alternating order: the benchmark set, with the hard cases a real crawl has.
+    /// What the demo site shows: <see cref="Distinct"/>'s filter over every source (demo-only files too), in the same
+    /// alternating order, without the out-of-focus tiles (sharpness under <see cref="ShowcaseMinSharpness"/>) but for
+    /// one in <see cref="SoftTileEvery"/>: macro and bokeh wallpapers cut into tiles are mostly soft, far more so than
+    /// the photos people upload, and a demo of them would be a demo of the blurry check.
     /// </summary>
-    public static IReadOnlyList<CorpusPhoto> All() => Everything.Value;
+    public static IReadOnlyList<CorpusPhoto> Showcase(int max = int.MaxValue) => Prefix(ShowcaseSubset.Value, max);
+
+    /// <summary>
+    /// Every photo of the corpus but the demo-only ones, none filtered out (flat and perceptually close tiles
+    /// included, flagged), in the same alternating order: the benchmark set, with the hard cases a real crawl has.
+    /// </summary>
+    public static IReadOnlyList<CorpusPhoto> All() => Benchmark.Value;
+
+    private static IReadOnlyList<CorpusPhoto> Prefix(IReadOnlyList<CorpusPhoto> photos, int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        return max >= photos.Count ? photos : [.. photos.Take(max)];
+    }
+
+    private static List<CorpusPhoto> BuildShowcase()
+    {
+        var soft = 0;
+        return Interleave(Everything.Value.Where(p => p.InDemo && (p.Sharpness >= ShowcaseMinSharpness || soft++ % SoftTileEvery == 0)));
+    }
 
     /// <summary>The photo as a baseline JPEG, long side at most <paramref name="maxSide"/>; cached on disk.</summary>
     public static byte[] RenderJpeg(CorpusPhoto photo, int maxSide = 1024, int quality = 90)
@@ -298,6 +339,9 @@ public static class PhotoCorpus
 
         var bySource = Sources.ToDictionary(s => s.Path, StringComparer.Ordinal);
         var perSource = new List<List<CorpusPhoto>>();
+        // Demo-only files come last: the near-duplicate filter and the interleaving of every other file are the same
+        // with or without them, so adding them changes nothing in All() or Distinct().
+        sources = [.. sources.OrderBy(path => bySource[path].DemoOnly)];
         var hashes = new List<byte[]>();
         var stems = new HashSet<string>(StringComparer.Ordinal);
         using var phash = PHash.Create();
@@ -319,7 +363,10 @@ public static class PhotoCorpus
                 // The demo subset's filter: a tile close to one taken before (OpenCV pHash under 10 bits) is left out.
                 var inDemo = !flat && !IsNearDuplicate(phash, region, hashes);
                 var id = row < 0 ? stem : string.Create(CultureInfo.InvariantCulture, $"{stem}-r{row}c{col}");
-                taken.Add(new CorpusPhoto(id, path, rect.X, rect.Y, rect.Width, rect.Height) { Package = source.Package, Flat = flat, InDemo = inDemo });
+                taken.Add(new CorpusPhoto(id, path, rect.X, rect.Y, rect.Width, rect.Height)
+                {
+                    Package = source.Package, Flat = flat, InDemo = inDemo, DemoOnly = source.DemoOnly, Sharpness = Math.Round(SharpnessOf(region), 1),
+                });
             }
 
             perSource.Add(taken);
@@ -363,6 +410,13 @@ public static class PhotoCorpus
                 yield return (new Rect(x0 + (c * tileW), y0 + (r * tileH), tileW, tileH), r, c);
             }
         }
+    }
+
+    private static double SharpnessOf(Mat region)
+    {
+        using var grey = new Mat();
+        Cv2.CvtColor(region, grey, ColorConversionCodes.BGR2GRAY);
+        return Imaging.PixelMeasures.Sharpness(grey);
     }
 
     private static bool IsFlat(Mat region)
@@ -466,7 +520,7 @@ public static class PhotoCorpus
     private static string UniqueStem(string path, HashSet<string> taken)
     {
         var builder = new StringBuilder();
-        foreach (var ch in Path.GetFileNameWithoutExtension(path).ToLowerInvariant())
+        foreach (var ch in NameOf(path).ToLowerInvariant())
         {
             builder.Append(char.IsAsciiLetterOrDigit(ch) ? ch : '-');
         }
@@ -479,6 +533,27 @@ public static class PhotoCorpus
         }
 
         return candidate;
+    }
+
+    /// <summary>
+    /// The file's name without extension; a name that is only a size ("2560x1600", as wallpaper packages name one
+    /// picture's resolutions) takes the picture's folder name in front (Path/contents/images/2560x1600.jpg: "Path-2560x1600").
+    /// </summary>
+    private static string NameOf(string path)
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        if (name.Length == 0 || !name.All(ch => char.IsAsciiDigit(ch) || ch == 'x'))
+        {
+            return name;
+        }
+
+        var folder = Path.GetDirectoryName(path);
+        while (folder is not null && Path.GetFileName(folder) is "images" or "contents")
+        {
+            folder = Path.GetDirectoryName(folder);
+        }
+
+        return folder is null ? name : $"{Path.GetFileName(folder)}-{name}";
     }
 
     /// <summary>Same value in every process (HashCode.Combine is randomised per process, which broke determinism).</summary>
@@ -511,11 +586,11 @@ public static class PhotoCorpus
     private static string ManifestPath(IReadOnlyList<string> sources)
     {
         var key = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"v{Version}|{TileWidth}x{TileHeight}|{MinTileStdDev}|{MinPerceptualDistance}"));
-        var cuts = Sources.ToDictionary(s => s.Path, s => s.Cut, StringComparer.Ordinal);
+        var bySource = Sources.ToDictionary(s => s.Path, StringComparer.Ordinal);
         foreach (var source in sources)
         {
             var info = new FileInfo(source);
-            key.Append(CultureInfo.InvariantCulture, $"|{source}:{info.Length}:{info.LastWriteTimeUtc.Ticks}:{cuts[source]}");
+            key.Append(CultureInfo.InvariantCulture, $"|{source}:{info.Length}:{info.LastWriteTimeUtc.Ticks}:{bySource[source].Cut}:{bySource[source].DemoOnly}");
         }
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
@@ -529,18 +604,21 @@ public static class PhotoCorpus
             return null;
         }
 
-        var known = sources.ToHashSet(StringComparer.Ordinal);
+        var known = Sources.Where(s => sources.Contains(s.Path)).ToDictionary(s => s.Path, StringComparer.Ordinal);
         var photos = new List<CorpusPhoto>();
         foreach (var line in File.ReadAllLines(path))
         {
             var f = line.Split('\t');
-            if (f.Length != 9 || !known.Contains(f[1]))
+            if (f.Length != 10 || !known.TryGetValue(f[1], out var source))
             {
                 return null;
             }
 
             var n = f[2..6].Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-            photos.Add(new CorpusPhoto(f[0], f[1], n[0], n[1], n[2], n[3]) { Package = f[6], Flat = f[7] == "1", InDemo = f[8] == "1" });
+            photos.Add(new CorpusPhoto(f[0], f[1], n[0], n[1], n[2], n[3])
+            {
+                Package = f[6], Flat = f[7] == "1", InDemo = f[8] == "1", DemoOnly = source.DemoOnly, Sharpness = double.Parse(f[9], CultureInfo.InvariantCulture),
+            });
         }
 
         return photos;
@@ -549,7 +627,7 @@ public static class PhotoCorpus
     private static void WriteManifest(string path, List<CorpusPhoto> photos)
     {
         var text = string.Join('\n', photos.Select(p => string.Create(CultureInfo.InvariantCulture,
-            $"{p.Id}\t{p.SourcePath}\t{p.X}\t{p.Y}\t{p.Width}\t{p.Height}\t{p.Package}\t{(p.Flat ? 1 : 0)}\t{(p.InDemo ? 1 : 0)}")));
+            $"{p.Id}\t{p.SourcePath}\t{p.X}\t{p.Y}\t{p.Width}\t{p.Height}\t{p.Package}\t{(p.Flat ? 1 : 0)}\t{(p.InDemo ? 1 : 0)}\t{p.Sharpness}")));
         WriteAtomically(path, Encoding.UTF8.GetBytes(text));
     }
 
