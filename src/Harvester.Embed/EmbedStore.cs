@@ -108,13 +108,13 @@ public sealed class EmbedStore(HarvesterDatabase database)
             exact = true;
         }
 
-        var details = await DetailsAsync(conn, [.. rows.Select(x => x.Id)], ct);
-        return ([.. rows.Select(x => (x.Id, x.Distance, details[x.Id]))], exact);
+        return (rows, exact);
     }
 
     /// <summary>
     /// The k-NN statement: ORDER BY the index's own cast expression, filters as EXISTS, inside a MATERIALIZED CTE
-    /// re-sorted outside (relaxed_order may return rows slightly out of order). Parameters are $2 onwards ($1 is the query vector).
+    /// re-sorted outside (relaxed_order may return rows slightly out of order), each neighbour's details joined to the k
+    /// rows in the same statement. Parameters are $2 onwards ($1 is the query vector).
     /// Each EXISTS ends in OFFSET 0 so it stays a per-row index probe: otherwise PostgreSQL may hash the whole filter
     /// first (every sighting of a neighbourhood, 145 ms at a million images) while the ordered scan needs a few hundred rows.
     /// </summary>
@@ -178,16 +178,23 @@ public sealed class EmbedStore(HarvesterDatabase database)
                 WHERE {where}
                 ORDER BY distance
                 LIMIT {k})
-            SELECT image_id, distance FROM nn ORDER BY distance, image_id
+            SELECT nn.image_id, nn.distance, i.sha256, i.source_url, i.status::text, p.name, coalesce(p.category, pr.category), p.neighbourhood
+            FROM nn
+            JOIN images i ON i.id = nn.image_id
+            LEFT JOIN places p ON p.id = i.place_id
+            LEFT JOIN products pr ON pr.id = i.product_id
+            ORDER BY nn.distance, nn.image_id
             """;
         return (sql, ps);
     }
 
     /// <summary>
     /// The search settings and the k-NN statement in one round trip: one batch is one implicit transaction, so the
-    /// transaction-local settings hold for the statement and end with it.
+    /// transaction-local settings hold for the statement and end with it. On the index path both are prepared: Npgsql
+    /// keeps prepared statements on the pooled physical connection, so later searches on it skip parsing and, once
+    /// PostgreSQL settles on a generic plan, planning (the statement's text differs only by model, filters and k).
     /// </summary>
-    private static async Task<List<(long Id, double Distance)>> RunAsync(
+    private static async Task<List<(long Id, double Distance, NeighbourDetails Details)>> RunAsync(
         NpgsqlConnection conn, string sql, float[] vector, List<object> parameters, int efSearch, int maxScanTuples, bool indexScans, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn);
@@ -206,36 +213,21 @@ public sealed class EmbedStore(HarvesterDatabase database)
 
         batch.BatchCommands.Add(settings);
         batch.BatchCommands.Add(query);
-        var rows = new List<(long, double)>();
+        if (indexScans)
+        {
+            // Only the index path: a cached generic plan does not follow enable_indexscan, so the exact re-run is planned anew.
+            await batch.PrepareAsync(ct);
+        }
+
+        var rows = new List<(long, double, NeighbourDetails)>();
         await using var r = await batch.ExecuteReaderAsync(ct);
         await r.NextResultAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            rows.Add((r.GetInt64(0), r.GetDouble(1)));
+            rows.Add((r.GetInt64(0), r.GetDouble(1), new NeighbourDetails(r.GetString(2), r.GetString(3), r.GetString(4),
+                r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7))));
         }
 
         return rows;
-    }
-
-    private static async Task<Dictionary<long, NeighbourDetails>> DetailsAsync(NpgsqlConnection conn, long[] ids, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            """
-            SELECT i.id, i.sha256, i.source_url, i.status::text, p.name, coalesce(p.category, pr.category), p.neighbourhood
-            FROM images i
-            LEFT JOIN places p ON p.id = i.place_id
-            LEFT JOIN products pr ON pr.id = i.product_id
-            WHERE i.id = ANY($1)
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = ids });
-        var map = new Dictionary<long, NeighbourDetails>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            map[r.GetInt64(0)] = new NeighbourDetails(r.GetString(1), r.GetString(2), r.GetString(3),
-                r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6));
-        }
-
-        return map;
     }
 }
