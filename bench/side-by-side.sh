@@ -5,8 +5,8 @@
 #   bench/side-by-side.sh 5769c2c e24d72c 3 Harvester.Bench.Clustering 100000 512 100 20 5
 #
 # Each commit is checked out once into a worktree under $HARVESTER_SBS (default: /tmp/harvester-sbs/<commit>) and its
-# bench/PROJECT built in Release there; every run's whole output goes to bench/results/side-by-side/ as
-# <project>-<commit>-run<N>.txt, and the script prints each run's last lines. The worktrees keep their own .harvester
+# bench/PROJECT built in Release there; every run's whole output goes to
+# bench/results/side-by-side/<project>-<before>-vs-<after>/<commit>-run<N>.txt, and the script prints each run's last lines. The worktrees keep their own .harvester
 # state (embedded PostgreSQL, caches), so neither side reads the other's.
 set -euo pipefail
 if [ "$#" -lt 4 ]; then
@@ -38,6 +38,13 @@ prepare() {
   if [ -d "$repo/.harvester/models" ] && [ ! -e "$dir/.harvester/models" ]; then
     ln -s "$repo/.harvester/models" "$dir/.harvester/models"
   fi
+  # Peers (npm packages under bench/peers/*/node_modules) likewise: the checkout's installed copies.
+  for peer in "$dir"/bench/peers/*/; do
+    name="$(basename "$peer")"
+    if [ -d "$repo/bench/peers/$name/node_modules" ] && [ ! -e "$peer/node_modules" ]; then
+      ln -s "$repo/bench/peers/$name/node_modules" "$peer/node_modules"
+    fi
+  done
   echo "[side-by-side] building $project at $sha" >&2
   dotnet build "$dir/bench/$project" -c Release -v q -nologo >"$out/$project-$sha-build.txt" 2>&1 \
     || { echo "error: build of $project at $sha failed (see $out/$project-$sha-build.txt)" >&2; exit 1; }
@@ -47,16 +54,20 @@ prepare() {
 run() {
   local sha="$1" n="$2" dll log
   dll="$root/$sha/bench/$project/bin/Release/net10.0/$project.dll"
-  log="$out/$project-$sha-run$n.txt"
+  log="$out/$sha-run$n.txt"
   echo "[side-by-side] $project at $sha, run $n: $*" >&2
-  (cd "$root/$sha" && HARVESTER_HOME="$root/$sha/.harvester" /usr/bin/time -v dotnet "$dll" "${@:3}" >"$log" 2>&1) \
+  (cd "$root/$sha" && HARVESTER_HOME="$root/$sha/.harvester" /usr/bin/time -v -o "$log.time" dotnet "$dll" "${@:3}" >"$log" 2>&1) \
     || { echo "error: run $n at $sha failed (see $log)" >&2; exit 1; }
   echo "---- $sha run $n ($log)"
   tail -n 25 "$log"
+  grep -E "Elapsed \(wall clock\)|Maximum resident set size" "$log.time" | sed 's/^\s*/  /'
+  rm -f "$log.time"
 }
 
 a="$(prepare "$before")"
 b="$(prepare "$after")"
+out="$out/$project-$a-vs-$b"
+mkdir -p "$out"
 for n in $(seq 1 "$runs"); do
   if [ $((n % 2)) -eq 1 ]; then
     run "$a" "$n" "$@"; run "$b" "$n" "$@"
