@@ -83,11 +83,13 @@ public sealed class DemoSiteOptions
         return copy;
     }
 
-    internal IReadOnlyList<string> EffectiveNeighbourhoods => Neighbourhoods.Length > 0 ? Clean(Neighbourhoods) : DefaultNeighbourhoods;
+    /// <summary>The neighbourhoods the site serves: the configured list cleaned, or the defaults.</summary>
+    public IReadOnlyList<string> EffectiveNeighbourhoods => Neighbourhoods.Length > 0 ? Clean(Neighbourhoods) : DefaultNeighbourhoods;
 
     internal IReadOnlyList<string> EffectiveCategories => Categories.Length > 0 ? Clean(Categories) : DefaultCategories;
 
-    internal IReadOnlyList<string> EffectiveShopCategories => ShopCategories.Length > 0 ? Clean(ShopCategories) : DefaultShopCategories;
+    /// <summary>The shop category slugs the site serves: the configured list cleaned, or the defaults.</summary>
+    public IReadOnlyList<string> EffectiveShopCategories => ShopCategories.Length > 0 ? Clean(ShopCategories) : DefaultShopCategories;
 
     private static string[] Clean(string[] values) =>
         [.. values.Select(v => v.Trim()).Where(v => v.Length > 0).Distinct(StringComparer.Ordinal)];

@@ -53,8 +53,8 @@ internal static class DemoCommand
 
             // The demo site serves just what this crawl asks for, so each of its photos is a different corpus photo.
             var configured = services.GetRequiredService<IOptions<DemoSiteOptions>>().Value;
-            var neighbourhoods = (configured.Neighbourhoods.Length > 0 ? configured.Neighbourhoods : DemoSiteOptions.DefaultNeighbourhoods).Take(Cli.AtLeast(pr, queries)).ToArray();
-            var shopCategories = (configured.ShopCategories.Length > 0 ? configured.ShopCategories : DemoSiteOptions.DefaultShopCategories).Take(ShopCategories).ToArray();
+            var neighbourhoods = configured.EffectiveNeighbourhoods.Take(Cli.AtLeast(pr, queries)).ToArray();
+            var shopCategories = configured.EffectiveShopCategories.Take(ShopCategories).ToArray();
             var siteOptions = configured.ScopedTo(neighbourhoods, [MapCategory], Cli.AtLeast(pr, places), Cli.AtLeast(pr, photos), shopCategories, ProductsPerCategory, ReviewsPerProduct);
             await using var site = await DemoSiteServer.StartAsync(siteOptions, services.GetRequiredService<ILoggerFactory>(), ct);
             Console.WriteLine($"[demo site] {site.BaseUrl} — real photographs, duplicates and injected faults (429/500, slow, redirect, broken, truncated, HTML-as-JPEG, oversize, a hanging grid, robots.txt)");
