@@ -12,7 +12,7 @@ using OpenCvSharp;
 
 // Curation benchmarks: near-duplicate precision/recall per Hamming radius and transform, throughput against
 // sharp-phash on the same files, and the pgvector Hamming lookup at 1M hashes.
-//   dotnet run -c Release --project bench/Harvester.Bench.Curation -- dedupe [--copies N] [--hash-only] | throughput [--text-sizes 640,480,384,320] [--profile P] | textbatch | lookup | all
+//   dotnet run -c Release --project bench/Harvester.Bench.Curation -- dedupe [--copies N] [--hash-only] | throughput [--text-sizes 640,480,384,320] [--profile P] [--stage-only] | textbatch | lookup | all
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var mode = args.FirstOrDefault() ?? "all";
 int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).DefaultIfEmpty(fallback).First();
@@ -28,7 +28,7 @@ if (mode is "dedupe" or "all")
 if (mode is "throughput" or "all")
 {
     var sizes = args.SkipWhile(a => a != "--text-sizes").Skip(1).Select(a => a.Split(',').Select(int.Parse).ToArray()).DefaultIfEmpty([640, 480, 384, 320]).First();
-    Throughput.Run(outDir, RepoRoot(), modelsRoot, Arg("--images", 300), Arg("--runs", 3), [.. sizes.Append(640).Distinct()], args.SkipWhile(a => a != "--profile").Skip(1).DefaultIfEmpty("place-interior").First());
+    Throughput.Run(outDir, RepoRoot(), modelsRoot, Arg("--images", 300), Arg("--runs", 3), [.. sizes.Append(640).Distinct()], args.SkipWhile(a => a != "--profile").Skip(1).DefaultIfEmpty("place-interior").First(), args.Contains("--stage-only"));
 }
 
 if (mode is "textbatch")

@@ -34,9 +34,17 @@ public sealed class CurationOptions : StageOptions
     [Range(1, 1000)]
     public int NeighbourLimit { get; set; } = 10;
 
-    /// <summary>Images analysed at once; 0: one per core.</summary>
+    /// <summary>Images analysed at once within a pass; 0: one per core.</summary>
     [Range(0, 256)]
     public int Parallelism { get; set; }
+
+    /// <summary>
+    /// Passes one process runs side by side, each on its own claimed batch: while one writes its verdicts and dedupes
+    /// (one writer at a time, under the stage's lock) the next is already analysing, so the cores do not wait on the
+    /// database. 1 runs passes one after another.
+    /// </summary>
+    [Range(1, 16)]
+    public int Passes { get; set; } = 2;
 
     [Required]
     public FaceDetectorOptions Faces { get; set; } = new();

@@ -68,6 +68,8 @@ public sealed class CurationService(
 
     StageOptions IStage.Options => _options;
 
+    int IStage.Concurrency => _options.Passes;
+
     async Task<IStageResult> IStage.RunOnceAsync(CancellationToken ct) => await RunOnceAsync(_options.ClaimBatch, null, ct);
 
     public Task<CurationBatchResult> RunOnceAsync(int batchSize, CancellationToken ct) => RunOnceAsync(batchSize, null, ct);
@@ -126,7 +128,7 @@ public sealed class CurationService(
     public async Task<CurationBatchResult> RunUntilDoneAsync(
         int batchSize, string? profile, CancellationToken ct, IProgress<CurationBatchResult>? progress = null, IProgress<StageProgress>? totals = null)
     {
-        var passes = await StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), ct, progress is null ? null : progress.Report,
+        var passes = await StageRunner.DrainAsync(token => RunOnceAsync(batchSize, profile, token), _options.Passes, ct, progress is null ? null : progress.Report,
             totals is null ? null : new DrainProgress(Stage, token => StageLeases.CountClaimableAsync(database.DataSource, Stage, CurateStore.Candidates, token), totals, "images"));
         return passes.Claimed == 0 ? passes : await store.SummarizeAsync(passes.ImageIds, ct);
     }

@@ -77,6 +77,8 @@ public sealed class DuplicateGroups(IBlobStore blobs)
     /// <summary>Groups larger than this are re-elected between the kept image and the newcomer only (decoding every member each time would not scale).</summary>
     public const int MaxElected = 24;
 
+    private readonly KeepThumbCache _thumbs = new();
+
     public async Task<GroupChange> JoinAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, long newcomerId, long matchedId, DuplicateKind kind,
         IGroupMembership membership, CancellationToken ct)
@@ -187,16 +189,19 @@ public sealed class DuplicateGroups(IBlobStore blobs)
         ArgumentNullException.ThrowIfNull(members);
         var largest = members.Max(m => Math.Max(m.Width, m.Height));
         var fraction = largest <= EvidenceSize ? 1.0 : (double)EvidenceSize / largest;
-        using var evidence = new PixelKeepEvidence(members.Count, i => Decode(members[i], fraction));
+        using var evidence = new PixelKeepEvidence(
+            members.Count, i => Decode(members[i], fraction), _thumbs, i => $"{members[i].Sha256}@{Side(members[i], fraction)}");
         return KeepRule.Elect(members.Select(m => m.ToCandidate()).ToList(), evidence);
     }
+
+    private static int Side(GroupMember m, double fraction) => Math.Max(16, (int)Math.Round(Math.Max(m.Width, m.Height) * fraction));
 
     private Mat? Decode(GroupMember m, double fraction)
     {
         try
         {
             var bytes = File.ReadAllBytes(blobs.LocalPath(m.Sha256));
-            var side = Math.Max(16, (int)Math.Round(Math.Max(m.Width, m.Height) * fraction));
+            var side = Side(m, fraction);
             using var decoded = new ImageDecoder(long.MaxValue, long.MaxValue, side).Decode(bytes);
             return decoded.Pixels.Clone();
         }

@@ -146,23 +146,30 @@ public sealed class PixelKeepEvidence : IKeepEvidence, IDisposable
     private readonly bool[] _loaded;
     private readonly Func<int, Mat?> _load;
     private readonly Dictionary<(int, int), double> _gains = [];
+    private readonly KeepThumbCache? _thumbs;
+    private readonly Func<int, string>? _thumbKey;
     private bool[]? _overlays;
 
     /// <param name="count">Members in the group.</param>
     /// <param name="load">Decodes member i (null when its bytes cannot be read: no overlay, no gain); the evidence disposes it.</param>
-    public PixelKeepEvidence(int count, Func<int, Mat?> load)
+    /// <param name="thumbs">Thumbnails of earlier elections, so a growing group does not decode every member again for each newcomer.</param>
+    /// <param name="thumbKey">Member i's key in <paramref name="thumbs"/>: what it was decoded from and at which size.</param>
+    public PixelKeepEvidence(int count, Func<int, Mat?> load, KeepThumbCache? thumbs = null, Func<int, string>? thumbKey = null)
     {
         _pixels = new Mat?[count];
         _loaded = new bool[count];
         _load = load;
+        _thumbs = thumbKey is null ? null : thumbs;
+        _thumbKey = thumbKey;
     }
 
     public bool HasOverlay(int index)
     {
         if (_overlays is null)
         {
-            var present = Enumerable.Range(0, _pixels.Length).Where(i => Pixels(i) is not null).ToList();
-            var flags = KeepSignals.Overlays(present.Select(i => KeepSignals.Thumb(_pixels[i]!)).ToList());
+            var thumbs = Enumerable.Range(0, _pixels.Length).Select(Thumb).ToList();
+            var present = Enumerable.Range(0, _pixels.Length).Where(i => thumbs[i] is not null).ToList();
+            var flags = KeepSignals.Overlays(present.Select(i => thumbs[i]!).ToList());
             _overlays = new bool[_pixels.Length];
             for (var k = 0; k < present.Count; k++)
             {
@@ -171,6 +178,28 @@ public sealed class PixelKeepEvidence : IKeepEvidence, IDisposable
         }
 
         return _overlays[index];
+    }
+
+    private float[]? Thumb(int i)
+    {
+        var key = _thumbs is null ? null : _thumbKey!(i);
+        if (key is not null && _thumbs!.TryGet(key, out var cached))
+        {
+            return cached;
+        }
+
+        if (Pixels(i) is not { } pixels)
+        {
+            return null;
+        }
+
+        var thumb = KeepSignals.Thumb(pixels);
+        if (key is not null)
+        {
+            _thumbs!.Add(key, thumb);
+        }
+
+        return thumb;
     }
 
     public double DetailGain(int larger, int smaller)
@@ -200,6 +229,57 @@ public sealed class PixelKeepEvidence : IKeepEvidence, IDisposable
         foreach (var m in _pixels)
         {
             m?.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The overlay thumbnails (<see cref="KeepSignals.Thumb"/>) of recent elections, bounded (oldest out first). A member's
+/// thumbnail depends only on its bytes and the size it was decoded at, which its key names, so a hit is exactly what a
+/// fresh decode would give. Safe for concurrent use.
+/// </summary>
+public sealed class KeepThumbCache(int capacity = KeepThumbCache.DefaultCapacity)
+{
+    /// <summary>About 25 MB of thumbnails (128 x 96 floats each).</summary>
+    public const int DefaultCapacity = 512;
+
+    private readonly Dictionary<string, float[]> _items = new(StringComparer.Ordinal);
+    private readonly Queue<string> _order = new();
+    private readonly Lock _lock = new();
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _items.Count;
+            }
+        }
+    }
+
+    public bool TryGet(string key, out float[] thumb)
+    {
+        lock (_lock)
+        {
+            return _items.TryGetValue(key, out thumb!);
+        }
+    }
+
+    public void Add(string key, float[] thumb)
+    {
+        lock (_lock)
+        {
+            if (!_items.TryAdd(key, thumb))
+            {
+                return;
+            }
+
+            _order.Enqueue(key);
+            while (_items.Count > capacity)
+            {
+                _items.Remove(_order.Dequeue());
+            }
         }
     }
 }

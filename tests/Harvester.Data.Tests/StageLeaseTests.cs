@@ -1,3 +1,4 @@
+using Harvester.Core.Stages;
 using Harvester.Data.Stages;
 using Harvester.Testing;
 using Npgsql;
@@ -91,5 +92,84 @@ public sealed class StageLeaseTests(PostgresFixture fixture) : IAsyncLifetime
 
         // Dead and reused-pid owners lose their claims; another machine's owner and this live process keep theirs.
         Assert.Equal([1L, 2L], claim.Items);
+    }
+
+    [Fact]
+    public async Task A_drain_with_passes_side_by_side_works_every_item_once_and_adds_up_every_pass()
+    {
+        // Items leave the candidates when their pass commits, as images leave 'fetched' when curated.
+        await using (var create = _db.DataSource.CreateCommand("CREATE TABLE drain_items AS SELECT g::bigint AS id, false AS done FROM generate_series(1, 100) g"))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        const string open = "SELECT id FROM drain_items WHERE NOT done ORDER BY id";
+        var worked = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var inFlight = 0;
+        var overlapped = 0;
+        async Task<Worked> PassAsync(CancellationToken ct)
+        {
+            var claim = await StageLeases.ClaimAsync(_db.DataSource, "side-by-side", open, 7, FiveMinutes, 3, ct);
+            if (claim.Count == 0)
+            {
+                return Worked.Empty;
+            }
+
+            if (Interlocked.Increment(ref inFlight) > 1)
+            {
+                Interlocked.Exchange(ref overlapped, 1);
+            }
+
+            await Task.Delay(20, ct); // the pass's work, outside any transaction
+            Interlocked.Decrement(ref inFlight);
+            foreach (var id in claim.Items)
+            {
+                worked.Add(id);
+            }
+
+            await using var conn = await _db.DataSource.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await using (var mark = new NpgsqlCommand("UPDATE drain_items SET done = true WHERE id = ANY($1)", conn, tx))
+            {
+                mark.Parameters.Add(new NpgsqlParameter { Value = claim.All.ToArray() });
+                await mark.ExecuteNonQueryAsync(ct);
+            }
+
+            await StageLeases.CompleteAsync(conn, tx, "side-by-side", claim.All, ct);
+            await tx.CommitAsync(ct);
+            return new Worked(claim.Count, 1);
+        }
+
+        var reports = new List<StageProgress>();
+        var sink = new SynchronousProgress(reports);
+        var total = await StageRunner.DrainAsync(PassAsync, 3, CancellationToken.None, null,
+            new DrainProgress("side-by-side", ct => StageLeases.CountClaimableAsync(_db.DataSource, "side-by-side", open, ct), sink));
+
+        Assert.Equal(100, total.Claimed);
+        Assert.Equal(15, total.Passes); // 14 passes of 7 and one of 2
+        Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), worked.Order());
+        Assert.Equal(1, overlapped);
+        Assert.Equal(0, reports[0].Done);
+        Assert.Equal(100, reports[^1].Done);
+        Assert.Equal(100, reports[^1].Total);
+        Assert.Equal(reports.Select(r => r.Done).Order(), reports.Select(r => r.Done)); // done only grows
+    }
+
+    private sealed record Worked(int Claimed, int Passes) : Harvester.Core.Stages.IStageResult<Worked>
+    {
+        public static Worked Empty { get; } = new(0, 0);
+
+        public Worked Add(Worked other) => new(Claimed + other.Claimed, Passes + other.Passes);
+    }
+
+    private sealed class SynchronousProgress(List<StageProgress> reports) : IProgress<StageProgress>
+    {
+        public void Report(StageProgress value)
+        {
+            lock (reports)
+            {
+                reports.Add(value);
+            }
+        }
     }
 }

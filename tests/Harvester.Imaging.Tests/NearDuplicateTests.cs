@@ -130,6 +130,51 @@ public sealed class NearDuplicateTests
         Assert.Equal([false, false], KeepSignals.Overlays([KeepSignals.Thumb(clean), KeepSignals.Thumb(reencoded)]));
     }
 
+    [Fact]
+    public void Overlay_evidence_from_cached_thumbnails_decides_as_a_fresh_decode_does_without_decoding_again()
+    {
+        var original = PhotoCorpus.RenderJpeg(PhotoCorpus.Distinct(12)[9], 640);
+        byte[][] copies = [original, PhotoCorpus.Variant(original, VariantKind.TextOverlay, 4), PhotoCorpus.Variant(original, VariantKind.JpegQuality, 4)];
+        var decodes = 0;
+        Mat Load(int i)
+        {
+            Interlocked.Increment(ref decodes);
+            return Cv2.ImDecode(copies[i], ImreadModes.Color);
+        }
+
+        bool[] Flags(PixelKeepEvidence e) => [.. Enumerable.Range(0, copies.Length).Select(e.HasOverlay)];
+        var cache = new KeepThumbCache(capacity: 4);
+        bool[] fresh, first, second;
+        using (var e = new PixelKeepEvidence(copies.Length, Load))
+        {
+            fresh = Flags(e);
+        }
+
+        using (var e = new PixelKeepEvidence(copies.Length, Load, cache, i => $"copy{i}@640"))
+        {
+            first = Flags(e);
+        }
+
+        var afterFirst = decodes;
+        using (var e = new PixelKeepEvidence(copies.Length, Load, cache, i => $"copy{i}@640"))
+        {
+            second = Flags(e);
+        }
+
+        Assert.Equal([false, true, false], fresh);
+        Assert.Equal(fresh, first);
+        Assert.Equal(fresh, second);
+        Assert.Equal(6, afterFirst); // three without the cache, three to fill it
+        Assert.Equal(afterFirst, decodes); // the second election decoded nothing
+
+        // Bounded: the oldest entries leave first.
+        cache.Add("a", new float[1]);
+        cache.Add("b", new float[1]);
+        Assert.Equal(4, cache.Count);
+        Assert.False(cache.TryGet("copy0@640", out _));
+        Assert.True(cache.TryGet("b", out _));
+    }
+
     private sealed class Evidence(bool[] overlays, Func<int, int, double> gain) : IKeepEvidence
     {
         public bool HasOverlay(int index) => overlays[index];
