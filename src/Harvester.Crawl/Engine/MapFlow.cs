@@ -155,7 +155,7 @@ public sealed class MapFlow(SiteNavigator navigator, IOptions<CrawlerOptions> op
             var value = site.PhotoTypeValues.TryGetValue(context.PhotoType, out var mapped) ? mapped : context.PhotoType;
             var chipSelector = site.PhotoTypeChip.Replace("{type}", value, StringComparison.Ordinal);
             var chip = page.Locator(chipSelector).First;
-            if (!await navigator.WaitUntilAsync(async () => await chip.CountAsync() > 0, o.ScrollIdleTimeout, ct, frame))
+            if (!await navigator.WaitUntilAsync(async () => await chip.CountAsync() > 0, o.ScrollIdleTimeout, ct))
             {
                 scope.Trace?.Matched(nameof(site.PhotoTypeChip), chipSelector, 0, []);
                 return ([], $"no '{context.PhotoType}' filter on this place's photo page");

@@ -105,14 +105,8 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
         }
     }
 
-    /// <summary>
-    /// Checks <paramref name="condition"/> until it holds or the time is up. Between checks it waits for the next change
-    /// to <paramref name="watch"/>'s document (a MutationObserver in the page: items added, an attribute such as a lazy
-    /// image's src set, a control hidden), at most Crawler:PagePollInterval, so a page that answers in 10 ms is read
-    /// again after 10 ms, not after a whole poll interval. Without a frame, or when the frame cannot be watched (it is
-    /// navigating), it waits the poll interval.
-    /// </summary>
-    public async Task<bool> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct, IFrame? watch = null)
+    /// <summary>Checks <paramref name="condition"/> every Crawler:PagePollInterval until it holds or the time is up.</summary>
+    public async Task<bool> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -128,40 +122,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                 return false;
             }
 
-            var wait = left < Options.PagePollInterval ? left : Options.PagePollInterval;
-            if (watch is null || !await NextChangeAsync(watch, wait))
-            {
-                await Task.Delay(wait, ct);
-            }
-
-            ct.ThrowIfCancellationRequested();
-        }
-    }
-
-    /// <summary>
-    /// Resolves on the first DOM mutation in the frame's document or after <paramref name="max"/>; false when the frame
-    /// could not be watched (detached, or its document replaced while waiting), so the caller waits by the clock instead.
-    /// </summary>
-    private static async Task<bool> NextChangeAsync(IFrame frame, TimeSpan max)
-    {
-        try
-        {
-            await frame.EvaluateAsync<bool>(
-                """
-                ms => new Promise(resolve => {
-                  let timer = 0;
-                  const observer = new MutationObserver(() => done(true));
-                  const done = changed => { observer.disconnect(); clearTimeout(timer); resolve(changed); };
-                  observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-                  timer = setTimeout(() => done(false), ms);
-                })
-                """,
-                Math.Max(1, (int)max.TotalMilliseconds));
-            return true;
-        }
-        catch (PlaywrightException)
-        {
-            return false;
+            await Task.Delay(left < Options.PagePollInterval ? left : Options.PagePollInterval, ct);
         }
     }
 
@@ -177,7 +138,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
             var counted = step.Count.Length > 0 ? scope.Locator(ItemSelector(site.Site, step.Count)) : null;
             if (step.Action == StepAction.WaitFor)
             {
-                if (step.Optional && !await WaitUntilAsync(async () => await control.CountAsync() > 0, o.NavigationTimeout, ct, scope))
+                if (step.Optional && !await WaitUntilAsync(async () => await control.CountAsync() > 0, o.NavigationTimeout, ct))
                 {
                     site.Trace?.Note(name, $"WaitFor '{step.Selector}': not there (optional)");
                     continue;
@@ -188,7 +149,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                 continue;
             }
 
-            if (!await WaitUntilAsync(() => control.IsVisibleAsync(), o.ScrollIdleTimeout, ct, scope))
+            if (!await WaitUntilAsync(() => control.IsVisibleAsync(), o.ScrollIdleTimeout, ct))
             {
                 if (step.Optional)
                 {
@@ -214,8 +175,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                 var reacted = await WaitUntilAsync(
                     async () => (counted is not null && await counted.CountAsync() > before) || !await control.IsVisibleAsync(),
                     o.ScrollIdleTimeout,
-                    ct,
-                    scope);
+                    ct);
                 var gone = !await control.IsVisibleAsync();
                 if (gone || !reacted || (step.Action == StepAction.ClickUntilCountStable && counted is not null && await counted.CountAsync() <= before))
                 {
@@ -250,8 +210,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                         || (list.Items is not null && await list.Items.CountAsync() > 0)
                         || (emptyLocator is not null && await emptyLocator.CountAsync() > 0),
             wait,
-            CancellationToken.None,
-            scope);
+            CancellationToken.None);
         if (!ready)
         {
             var what = string.Join(" or ", new[]
@@ -345,7 +304,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                         await scope.EvaluateAsync("() => window.scrollTo(0, document.documentElement.scrollHeight)");
                     }
 
-                    grew = await WaitUntilAsync(async () => await AddAsync() || await EndedAsync(), o.PagePollInterval, ct, scope);
+                    grew = await WaitUntilAsync(async () => await AddAsync() || await EndedAsync(), o.PagePollInterval, ct);
                 }
 
                 if (grew)
@@ -360,7 +319,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
                 moreClicks++;
                 var before = await MarkAsync(list);
                 await more.ClickAsync();
-                var grew = await WaitUntilAsync(async () => await MarkAsync(list) > before || !await more.IsVisibleAsync(), o.ScrollIdleTimeout, ct, scope);
+                var grew = await WaitUntilAsync(async () => await MarkAsync(list) > before || !await more.IsVisibleAsync(), o.ScrollIdleTimeout, ct);
                 var added = await AddAsync();
                 if (!grew && !added)
                 {
@@ -409,7 +368,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
             await GotoAsync(scope, url, site, list.NextPageKey, ct);
             if (list.Items is not null)
             {
-                await WaitUntilAsync(async () => await list.Items.CountAsync() > 0, o.NavigationTimeout, ct, scope);
+                await WaitUntilAsync(async () => await list.Items.CountAsync() > 0, o.NavigationTimeout, ct);
             }
 
             return;
@@ -430,7 +389,7 @@ public sealed class SiteNavigator(IOptions<CrawlerOptions> options)
             }
         }
 
-        var changed = await WaitUntilAsync(async () => (await SignatureAsync(list)) is var now && now.Key != before.Key && now.HasItems, o.NavigationTimeout, ct, scope);
+        var changed = await WaitUntilAsync(async () => (await SignatureAsync(list)) is var now && now.Key != before.Key && now.HasItems, o.NavigationTimeout, ct);
         if (!changed)
         {
             throw new CrawlPageException(
