@@ -12,15 +12,47 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
     private readonly int _rootPid;
     private readonly HashSet<int> _exclude;
 
+    private readonly Dictionary<int, (string Kind, long Start, long Last)> _cpu = [];
+    private readonly Lock _cpuLock = new();
+
     public long PeakBytes { get; private set; }
     public int PeakProcesses { get; private set; }
     public int PeakBrowsers { get; private set; }
+
+    /// <summary>
+    /// CPU seconds (user + system) the tree used since this sampler started, by kind of process: the measured process
+    /// itself, Chromium's browser process, its renderers and helpers, a Node process (the Playwright driver, or a Node
+    /// crawler), PostgreSQL, other. Processes that were already running count from the first sample; a process that
+    /// exits loses at most its last sampling interval.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> CpuSeconds
+    {
+        get
+        {
+            lock (_cpuLock)
+            {
+                return _cpu.Values.GroupBy(v => v.Kind).ToDictionary(g => g.Key, g => g.Sum(v => v.Last - v.Start) / (double)TicksPerSecond);
+            }
+        }
+    }
+
+    public double TotalCpuSeconds => CpuSeconds.Values.Sum();
+
+    private const int TicksPerSecond = 100; // USER_HZ on Linux
 
     /// <param name="exclude">Subtrees not to count (e.g. a helper process the measured one started).</param>
     public ProcessTreeMemory(int rootPid, TimeSpan interval, params int[] exclude)
     {
         _rootPid = rootPid;
         _exclude = [.. exclude];
+        foreach (var pid in Descendants(_rootPid, _exclude).Prepend(_rootPid))
+        {
+            if (CpuTicks(pid) is { } t)
+            {
+                _cpu[pid] = (KindOf(pid, rootPid), t, t);
+            }
+        }
+
         _sampler = Task.Run(async () =>
         {
             while (!_stop.IsCancellationRequested)
@@ -45,6 +77,20 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         var browsers = 0;
         foreach (var pid in pids)
         {
+            if (CpuTicks(pid) is { } ticks)
+            {
+                lock (_cpuLock)
+                {
+                    // A new process counts from zero: all of its CPU was spent while measured. Its kind is read again
+                    // each time (a process seen between fork and exec still shows its parent's command line), but an
+                    // exiting one (a zombie has no command line) keeps the kind it had.
+                    var kind = KindOf(pid, _rootPid);
+                    _cpu[pid] = _cpu.TryGetValue(pid, out var seen)
+                        ? (kind == "other" ? seen.Kind : kind, seen.Start, ticks)
+                        : (kind, 0, ticks);
+                }
+            }
+
             total += PssBytes(pid);
             if (IsBrowserMain(pid))
             {
@@ -78,6 +124,44 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         }
 
         return 0;
+    }
+
+    /// <summary>utime + stime in clock ticks, from /proc/PID/stat (fields 14 and 15, after the parenthesised name).</summary>
+    private static long? CpuTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    private static string KindOf(int pid, int root)
+    {
+        if (pid == root)
+        {
+            return "process";
+        }
+
+        try
+        {
+            var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+            var exe = cmd.Split(' ', 2)[0];
+            return exe.Contains("chrom", StringComparison.Ordinal)
+                ? (cmd.Contains("--type=", StringComparison.Ordinal) ? "chromium renderers/helpers" : "chromium browser")
+                : exe.EndsWith("node", StringComparison.Ordinal) ? "node"
+                : exe.Contains("postgres", StringComparison.Ordinal) ? "postgres"
+                : "other";
+        }
+        catch (IOException)
+        {
+            return "other";
+        }
     }
 
     /// <summary>A Chromium browser process is the one without a --type= switch (renderers, GPU and utilities have one).</summary>

@@ -83,7 +83,7 @@ await cluster.StartAsync(CancellationToken.None);
 
 Console.WriteLine($"Crawl benchmark: {queries.Length} queries x {places} places x {photos} photos; {pageConcurrency} pages, {downloads} downloads at once; layouts {string.Join(", ", layouts)}; demo site {baseUrl} (faults off)");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {DateTime.UtcNow:yyyy-MM-dd}");
-var rows = new List<(string Layout, string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers)>();
+var rows = new List<(string Layout, string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)>();
 try
 {
     for (var r = 0; r < runs; r++)
@@ -94,8 +94,8 @@ try
             foreach (var who in crawlers)
             {
                 var x = who == "crawlee" ? await RunCrawleeAsync(r, layout) : await RunHarvesterAsync(r, layout);
-                rows.Add((layout, who, x.Seconds, x.Places, x.Photos, x.PeakRss, x.Browsers));
-                line += $" {who} {x.Seconds:0.0}s {x.Places} places {x.Photos} photos {x.PeakRss / 1048576} MiB;";
+                rows.Add((layout, who, x.Seconds, x.Places, x.Photos, x.PeakRss, x.Browsers, x.Cpu));
+                line += $" {who} {x.Seconds:0.0}s {x.Places} places {x.Photos} photos {x.PeakRss / 1048576} MiB {x.Cpu.Values.Sum():0.0} CPU s;";
             }
 
             Console.WriteLine(line);
@@ -111,14 +111,24 @@ finally
 }
 
 Console.WriteLine();
-Console.WriteLine($"{"layout",-8} {"crawler",-10} {"runs",4} {"median s",9} {"places/min",11} {"photos/min",11} {"peak PSS MiB",13} {"browsers",9}");
+Console.WriteLine($"{"layout",-8} {"crawler",-10} {"runs",4} {"median s",9} {"places/min",11} {"photos/min",11} {"peak PSS MiB",13} {"browsers",9} {"CPU s",7}");
 foreach (var g in rows.GroupBy(x => (x.Layout, x.Who)))
 {
     var sec = Median(g.Select(x => x.Seconds));
     var pl = Median(g.Select(x => x.Places * 60.0 / x.Seconds));
     var ph = Median(g.Select(x => x.Photos * 60.0 / x.Seconds));
     var rss = Median(g.Select(x => x.PeakRss / 1048576.0));
-    Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} {g.Count(),4} {sec,9:0.0} {pl,11:0.0} {ph,11:0.0} {rss,13:0} {g.Max(x => x.Browsers),9}");
+    var cpu = Median(g.Select(x => x.Cpu.Values.Sum()));
+    Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} {g.Count(),4} {sec,9:0.0} {pl,11:0.0} {ph,11:0.0} {rss,13:0} {g.Max(x => x.Browsers),9} {cpu,7:0.0}");
+}
+
+// Where the CPU went (medians per kind of process): on 2 cores the crawl is bound by it.
+Console.WriteLine();
+Console.WriteLine("CPU seconds by process (median of runs): process = the crawler itself (Harvester in the bench's process, the peer's Node), node = the Playwright driver");
+foreach (var g in rows.GroupBy(x => (x.Layout, x.Who)))
+{
+    var kinds = g.SelectMany(x => x.Cpu.Keys).Distinct().Order();
+    Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} " + string.Join(", ", kinds.Select(k => $"{k} {Median(g.Select(x => x.Cpu.GetValueOrDefault(k))):0.0}")));
 }
 
 foreach (var layout in layouts.Where(_ => crawlers.Contains("harvester") && crawlers.Contains("crawlee")))
@@ -130,7 +140,7 @@ foreach (var layout in layouts.Where(_ => crawlers.Contains("harvester") && craw
 
 return 0;
 
-async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)> RunHarvesterAsync(int run, string layout)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)> RunHarvesterAsync(int run, string layout)
 {
     var dbName = $"bench_{run}_{Guid.NewGuid():N}"[..20];
     await using (var admin = new NpgsqlConnection(cluster.ConnectionString("postgres")))
@@ -161,6 +171,11 @@ async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)>
     var database = services.GetRequiredService<HarvesterDatabase>();
     await database.StartAsync(migrate: true, CancellationToken.None);
     var crawler = services.GetRequiredService<CrawlService>();
+    // Harvester runs in this process, which also warmed the demo site (every photo's bytes) and ran the earlier
+    // crawls: give their garbage back to the system first, so the peak counts this crawl alone, as a fresh process
+    // (the peer's) would.
+    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    GC.WaitForPendingFinalizers();
     await using var memory = new ProcessTreeMemory(Environment.ProcessId, TimeSpan.FromMilliseconds(200), server.Id);
     var sw = Stopwatch.StartNew();
     var job = await crawler.CreateJobAsync(new CrawlJobSpec { Site = siteOf[layout], BaseUrl = baseUrl, Queries = queries, PlacesPerQuery = places, PhotosPerPlace = photos }, CancellationToken.None);
@@ -176,10 +191,10 @@ async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)>
     await services.GetRequiredService<BrowserHost>().DisposeAsync();
     await database.StopAsync(CancellationToken.None);
     await services.DisposeAsync();
-    return (sw.Elapsed.TotalSeconds, summary.Places, stored, memory.PeakBytes, browsers);
+    return (sw.Elapsed.TotalSeconds, summary.Places, stored, memory.PeakBytes, browsers, memory.CpuSeconds);
 }
 
-async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)> RunCrawleeAsync(int run, string layout)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)> RunCrawleeAsync(int run, string layout)
 {
     var outDir = Path.Combine(root, $"crawlee{run}-{layout}");
     var psi = new ProcessStartInfo("node", [peerScript, "--layout", layout, "--base", baseUrl, "--queries", string.Join('|', queries),
@@ -200,7 +215,7 @@ async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers)>
     await memory.DisposeAsync();
     var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{'));
     using var doc = JsonDocument.Parse(last);
-    return (sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers);
+    return (sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers, memory.CpuSeconds);
 }
 
 static double Median(IEnumerable<double> xs)
