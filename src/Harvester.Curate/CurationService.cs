@@ -63,6 +63,7 @@ public sealed class CurationService(
 
     private readonly CurationOptions _options = options.Value;
     private readonly NearDuplicateRule _rule = new(options.Value.HammingRadius, options.Value.ColourThreshold);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<IReadOnlyList<long>> _abandoned = new();
 
     string IStage.Name => Stage;
 
@@ -82,11 +83,45 @@ public sealed class CurationService(
             throw new HarvesterException($"Curation profile '{profile}' is not configured (Curation:Profiles). Known: {string.Join(", ", _options.Profiles.Keys.Append(CurationOptions.DefaultProfile).Distinct(StringComparer.OrdinalIgnoreCase))}.");
         }
 
+        await ReleaseAbandonedAsync(ct);
         var claim = await StageLeases.ClaimAsync(database.DataSource, Stage, CurateStore.Candidates, batchSize, _options.Lease, _options.MaxAttempts, ct);
         if (claim.Count == 0)
         {
             return CurationBatchResult.Empty;
         }
+
+        try
+        {
+            return await WorkAsync(claim, profile, ct);
+        }
+        catch (Exception e) when (TransientDatabaseErrors.Is(e))
+        {
+            // The database went away mid-pass: this pass's claims go back as soon as it is reachable again, rather than
+            // when their lease runs out. Only this pass's: other passes of this process may hold live claims.
+            _abandoned.Enqueue(claim.All);
+            throw;
+        }
+    }
+
+    /// <summary>Gives back the claims of passes a database outage broke (those still held by this process).</summary>
+    private async Task ReleaseAbandonedAsync(CancellationToken ct)
+    {
+        while (_abandoned.TryDequeue(out var ids))
+        {
+            try
+            {
+                await StageLeases.ReleaseAsync(database.DataSource, Stage, ids, ct);
+            }
+            catch
+            {
+                _abandoned.Enqueue(ids); // still unreachable: the next pass tries again
+                throw;
+            }
+        }
+    }
+
+    private async Task<CurationBatchResult> WorkAsync(StageClaim claim, string? profile, CancellationToken ct)
+    {
 
         // An image claimed more than MaxAttempts times crashed every batch it was in: it is rejected with that reason.
         var exhausted = claim.Exhausted.ToDictionary(e => e.Id, e => e.Attempts);

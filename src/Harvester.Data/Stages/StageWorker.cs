@@ -53,6 +53,8 @@ public sealed class StageWorker(IStage stage, HarvesterDatabase database, TimePr
                 if (abandoned && stage.Concurrency == 1)
                 {
                     // The pass the outage broke claimed items it never finished: give them back now, not when the lease ends.
+                    // (A stage that runs passes side by side gives back its broken passes' claims itself: releasing
+                    // every claim of this process would free the other passes' live ones.)
                     await StageLeases.ReleaseOwnAsync(database.DataSource, stage.Name, ct);
                 }
 
