@@ -54,13 +54,6 @@ internal static class Throughput
         var cores = Environment.ProcessorCount;
         var config = new CurationOptions();
         var profile = LoadProfile(repoRoot, profileName);
-        var decoder = new ImageDecoder(config.MaxFileBytes, config.MaxPixels, config.AnalysisSize);
-        using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
-        using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);
-        var bySize = textSizes.Distinct().ToDictionary(s => s, s => new ImageAnalyzer(new CurationOptions { Text = { InputSize = s, ConfirmSize = 0 } }, modelsRoot));
-        // The shipped settings: text at Curation:Text:InputSize, ratios near the profile's threshold measured again at ConfirmSize.
-        using var shipped = new ImageAnalyzer(new CurationOptions(), modelsRoot);
-        var shippedName = $"**after, shipped**: cheap-first with profile '{profileName}', text at {config.Text.InputSize}, near-threshold again at {config.Text.ConfirmSize}";
         if (stageOnly)
         {
             try
@@ -75,6 +68,13 @@ internal static class Throughput
             return;
         }
 
+        var decoder = new ImageDecoder(config.MaxFileBytes, config.MaxPixels, config.AnalysisSize);
+        using var plain = new ImageAnalyzer(new CurationOptions { Faces = { Enabled = false }, Text = { Enabled = false } }, modelsRoot);
+        using var facesOnly = new ImageAnalyzer(new CurationOptions { Text = { Enabled = false } }, modelsRoot);
+        var bySize = textSizes.Distinct().ToDictionary(s => s, s => new ImageAnalyzer(new CurationOptions { Text = { InputSize = s, ConfirmSize = 0 } }, modelsRoot));
+        // The shipped settings: text at Curation:Text:InputSize, ratios near the profile's threshold measured again at ConfirmSize.
+        using var shipped = new ImageAnalyzer(new CurationOptions(), modelsRoot);
+        var shippedName = $"**after, shipped**: cheap-first with profile '{profileName}', text at {config.Text.InputSize}, near-threshold again at {config.Text.ConfirmSize}";
         try
         {
             double Time(Action<byte[]> work)
@@ -230,7 +230,7 @@ internal static class Throughput
 
             var service = new CurationService(db, new CurateStore(db), blobs, new DuplicateGroups(blobs), analyzer, Options.Create(options), NullLogger<CurationService>.Instance);
             var sw = Stopwatch.StartNew();
-            var summary = await service.RunUntilDoneAsync(64, profileName, CancellationToken.None);
+            var summary = await service.RunUntilDoneAsync(options.ClaimBatch, profileName, CancellationToken.None);
             return (summary.Claimed / sw.Elapsed.TotalSeconds, summary);
         }
         finally

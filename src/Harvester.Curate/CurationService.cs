@@ -122,7 +122,6 @@ public sealed class CurationService(
 
     private async Task<CurationBatchResult> WorkAsync(StageClaim claim, string? profile, CancellationToken ct)
     {
-
         // An image claimed more than MaxAttempts times crashed every batch it was in: it is rejected with that reason.
         var exhausted = claim.Exhausted.ToDictionary(e => e.Id, e => e.Attempts);
         var rows = await store.LoadAsync(claim.All, ct);
