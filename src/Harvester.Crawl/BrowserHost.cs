@@ -82,7 +82,7 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
 
             var o = options.Value;
             var exe = FindExecutable(o.BrowserExecutablePath);
-            _playwright ??= await Playwright.CreateAsync();
+            _playwright ??= await StartDriverAsync(o.DriverNodeOptions);
             if (_browser is not null)
             {
                 await _browser.DisposeAsync();
@@ -102,6 +102,30 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Starts Playwright's driver with Crawler:DriverNodeOptions added to NODE_OPTIONS. The driver inherits this
+    /// process's environment when it starts, so the variable is set for that moment only (under the launch gate) and
+    /// then put back; options a user already set in NODE_OPTIONS come first.
+    /// </summary>
+    private static async Task<IPlaywright> StartDriverAsync(string nodeOptions)
+    {
+        if (string.IsNullOrWhiteSpace(nodeOptions))
+        {
+            return await Playwright.CreateAsync();
+        }
+
+        var before = Environment.GetEnvironmentVariable("NODE_OPTIONS");
+        Environment.SetEnvironmentVariable("NODE_OPTIONS", string.IsNullOrWhiteSpace(before) ? nodeOptions : $"{before} {nodeOptions}");
+        try
+        {
+            return await Playwright.CreateAsync();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("NODE_OPTIONS", before);
         }
     }
 

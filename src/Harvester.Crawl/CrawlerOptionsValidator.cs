@@ -27,6 +27,13 @@ public sealed class CrawlerOptionsValidator(IConfiguration configuration) : IVal
             ValidateSite($"{Section}:Sites:{siteName}", site, errors);
         }
 
+        // Node refuses to start on a NODE_OPTIONS entry that is not an option, and the crawl would only fail at its
+        // first browser launch; say so now, naming the key.
+        if (options.DriverNodeOptions.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(o => !o.StartsWith("--", StringComparison.Ordinal)) is { } notAnOption)
+        {
+            errors.Add($"{Section}:DriverNodeOptions has '{notAnOption}', which is not a Node.js option (options start with --, e.g. --max-semi-space-size=4)");
+        }
+
         ValidateSchedules(options, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -160,6 +160,30 @@ public sealed class BrowserHostTests
     [Fact]
     public void The_system_chromium_is_found_by_default() =>
         Assert.Equal("/usr/bin/chromium", BrowserHost.FindExecutable(""));
+
+    [Fact]
+    public async Task The_driver_starts_with_the_configured_node_options_and_the_process_environment_is_put_back()
+    {
+        var before = Environment.GetEnvironmentVariable("NODE_OPTIONS");
+        var options = Microsoft.Extensions.Options.Options.Create(new CrawlerOptions { DriverNodeOptions = "--max-semi-space-size=3" });
+        await using var host = new BrowserHost(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<BrowserHost>.Instance);
+        var existing = DriverPids();
+        var browser = await host.GetBrowserAsync(CancellationToken.None);
+        Assert.True(browser.IsConnected);
+
+        // Other tests may start drivers of their own meanwhile: this host's is among the new ones.
+        var started = DriverPids().Except(existing).Select(pid => File.ReadAllText($"/proc/{pid}/environ").Split('\0')).ToList();
+        Assert.NotEmpty(started);
+        Assert.Contains(started, environment => environment.Any(e => e.StartsWith("NODE_OPTIONS=", StringComparison.Ordinal) && e.EndsWith("--max-semi-space-size=3", StringComparison.Ordinal)));
+        Assert.Equal(before, Environment.GetEnvironmentVariable("NODE_OPTIONS"));
+    }
+
+    /// <summary>Playwright drivers (Node running its cli's run-driver) that are children of this process.</summary>
+    private static int[] DriverPids() =>
+        [.. Directory.GetDirectories($"/proc/{Environment.ProcessId}/task")
+            .SelectMany(t => File.Exists(Path.Combine(t, "children")) ? File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries) : [])
+            .Select(int.Parse)
+            .Where(pid => File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("run-driver", StringComparison.Ordinal))];
 }
 
 public sealed class ImageSnifferTests

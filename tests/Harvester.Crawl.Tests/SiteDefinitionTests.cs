@@ -54,6 +54,11 @@ public sealed class SiteDefinitionValidationTests
         Assert.Contains("Crawler:PageConcurency is not a setting (did you mean PageConcurrency?)", message);
     }
 
+    [Fact]
+    public void A_driver_node_option_that_is_not_an_option_is_refused_with_its_key() =>
+        Assert.Contains("Crawler:DriverNodeOptions has 'max-semi-space-size=4', which is not a Node.js option",
+            Refused(new() { ["Crawler:DriverNodeOptions"] = "--trace-gc max-semi-space-size=4" }));
+
     [Theory]
     [InlineData("ResultItem", "li[data-id", "Crawler:Sites:demo-map:ResultItem is not a valid selector ('li[data-id')")]
     [InlineData("PhotoItem", "#photo-grid >", "Crawler:Sites:demo-map:PhotoItem is not a valid selector")]
