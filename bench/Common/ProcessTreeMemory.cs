@@ -16,6 +16,9 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
     private readonly Lock _cpuLock = new();
 
     public long PeakBytes { get; private set; }
+
+    /// <summary>PSS by kind of process (as in <see cref="CpuSeconds"/>) in the sample that set <see cref="PeakBytes"/>.</summary>
+    public IReadOnlyDictionary<string, long> PeakByKind { get; private set; } = new Dictionary<string, long>();
     public int PeakProcesses { get; private set; }
     public int PeakBrowsers { get; private set; }
 
@@ -75,8 +78,12 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         var pids = Descendants(_rootPid, _exclude).Prepend(_rootPid).ToList();
         long total = 0;
         var browsers = 0;
+        var byKind = new Dictionary<string, long>();
         foreach (var pid in pids)
         {
+            var pss = PssBytes(pid);
+            var kindNow = KindOf(pid, _rootPid);
+            byKind[kindNow] = byKind.GetValueOrDefault(kindNow) + pss;
             if (CpuTicks(pid) is { } ticks)
             {
                 lock (_cpuLock)
@@ -84,14 +91,13 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
                     // A new process counts from zero: all of its CPU was spent while measured. Its kind is read again
                     // each time (a process seen between fork and exec still shows its parent's command line), but an
                     // exiting one (a zombie has no command line) keeps the kind it had.
-                    var kind = KindOf(pid, _rootPid);
                     _cpu[pid] = _cpu.TryGetValue(pid, out var seen)
-                        ? (kind == "other" ? seen.Kind : kind, seen.Start, ticks)
-                        : (kind, 0, ticks);
+                        ? (kindNow == "other" ? seen.Kind : kindNow, seen.Start, ticks)
+                        : (kindNow, 0, ticks);
                 }
             }
 
-            total += PssBytes(pid);
+            total += pss;
             if (IsBrowserMain(pid))
             {
                 browsers++;
@@ -101,6 +107,7 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         if (total > PeakBytes)
         {
             PeakBytes = total;
+            PeakByKind = byKind;
         }
 
         PeakProcesses = Math.Max(PeakProcesses, pids.Count);

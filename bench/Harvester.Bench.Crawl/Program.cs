@@ -83,7 +83,7 @@ await cluster.StartAsync(CancellationToken.None);
 
 Console.WriteLine($"Crawl benchmark: {queries.Length} queries x {places} places x {photos} photos; {pageConcurrency} pages, {downloads} downloads at once; layouts {string.Join(", ", layouts)}; demo site {baseUrl} (faults off)");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {DateTime.UtcNow:yyyy-MM-dd}");
-var rows = new List<(string Layout, string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)>();
+var rows = new List<(string Layout, string Who, double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu, IReadOnlyDictionary<string, long> PeakByKind)>();
 try
 {
     for (var r = 0; r < runs; r++)
@@ -94,7 +94,7 @@ try
             foreach (var who in crawlers)
             {
                 var x = who == "crawlee" ? await RunCrawleeAsync(r, layout) : await RunHarvesterAsync(r, layout);
-                rows.Add((layout, who, x.Seconds, x.Places, x.Photos, x.PeakRss, x.Browsers, x.Cpu));
+                rows.Add((layout, who, x.Seconds, x.Places, x.Photos, x.PeakRss, x.Browsers, x.Cpu, x.PeakByKind));
                 line += $" {who} {x.Seconds:0.0}s {x.Places} places {x.Photos} photos {x.PeakRss / 1048576} MiB {x.Cpu.Values.Sum():0.0} CPU s;";
             }
 
@@ -131,6 +131,15 @@ foreach (var g in rows.GroupBy(x => (x.Layout, x.Who)))
     Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} " + string.Join(", ", kinds.Select(k => $"{k} {Median(g.Select(x => x.Cpu.GetValueOrDefault(k))):0.0}")));
 }
 
+// What the peak was made of (medians per kind, each run's split taken at its own peak).
+Console.WriteLine();
+Console.WriteLine("Peak PSS MiB by process (median of runs, at each run's peak)");
+foreach (var g in rows.GroupBy(x => (x.Layout, x.Who)))
+{
+    var kinds = g.SelectMany(x => x.PeakByKind.Keys).Distinct().Order();
+    Console.WriteLine($"{g.Key.Layout,-8} {g.Key.Who,-10} " + string.Join(", ", kinds.Select(k => $"{k} {Median(g.Select(x => x.PeakByKind.GetValueOrDefault(k) / 1048576.0)):0}")));
+}
+
 foreach (var layout in layouts.Where(_ => crawlers.Contains("harvester") && crawlers.Contains("crawlee")))
 {
     double Rate(string who) => Median(rows.Where(x => x.Layout == layout && x.Who == who).Select(x => x.Photos * 60.0 / x.Seconds));
@@ -140,7 +149,7 @@ foreach (var layout in layouts.Where(_ => crawlers.Contains("harvester") && craw
 
 return 0;
 
-async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)> RunHarvesterAsync(int run, string layout)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu, IReadOnlyDictionary<string, long> PeakByKind)> RunHarvesterAsync(int run, string layout)
 {
     var dbName = $"bench_{run}_{Guid.NewGuid():N}"[..20];
     await using (var admin = new NpgsqlConnection(cluster.ConnectionString("postgres")))
@@ -191,10 +200,10 @@ async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, 
     await services.GetRequiredService<BrowserHost>().DisposeAsync();
     await database.StopAsync(CancellationToken.None);
     await services.DisposeAsync();
-    return (sw.Elapsed.TotalSeconds, summary.Places, stored, memory.PeakBytes, browsers, memory.CpuSeconds);
+    return (sw.Elapsed.TotalSeconds, summary.Places, stored, memory.PeakBytes, browsers, memory.CpuSeconds, memory.PeakByKind);
 }
 
-async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu)> RunCrawleeAsync(int run, string layout)
+async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, IReadOnlyDictionary<string, double> Cpu, IReadOnlyDictionary<string, long> PeakByKind)> RunCrawleeAsync(int run, string layout)
 {
     var outDir = Path.Combine(root, $"crawlee{run}-{layout}");
     var psi = new ProcessStartInfo("node", [peerScript, "--layout", layout, "--base", baseUrl, "--queries", string.Join('|', queries),
@@ -215,7 +224,7 @@ async Task<(double Seconds, int Places, int Photos, long PeakRss, int Browsers, 
     await memory.DisposeAsync();
     var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{'));
     using var doc = JsonDocument.Parse(last);
-    return (sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers, memory.CpuSeconds);
+    return (sw.Elapsed.TotalSeconds, doc.RootElement.GetProperty("places").GetInt32(), doc.RootElement.GetProperty("stored").GetInt32(), memory.PeakBytes, memory.PeakBrowsers, memory.CpuSeconds, memory.PeakByKind);
 }
 
 static double Median(IEnumerable<double> xs)
