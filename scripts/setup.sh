@@ -65,14 +65,16 @@ done
 # Export tests read exports with the clients training code uses (tests/Harvester.Export.Tests): Debian's torchvision,
 # scikit-learn and Python's tarfile, and hyparquet from npm (tests/Harvester.Export.Tests/clients/package-lock.json).
 # Pinned to Debian 12's versions; a machine with other versions says so here rather than in a failing test.
-export_clients=(python3-torchvision=0.14.1-2 python3-torch=1.13.1+dfsg-4 python3-sklearn=1.2.1+dfsg-1)
+# libopenblas0-pthread: the clustering benchmark's scikit-learn peer; without it numpy falls back to the reference BLAS
+# and the peer runs several times slower, which would flatter Harvester (bench/Harvester.Bench.Clustering refuses it).
+export_clients=(python3-torchvision=0.14.1-2 python3-torch=1.13.1+dfsg-4 python3-sklearn=1.2.1+dfsg-1 libopenblas0-pthread=0.3.21+ds-4)
 export_missing=()
 for pin in "${export_clients[@]}"; do
   if [ "$(dpkg-query -W -f='${Status} ${Version}' "${pin%%=*}" 2>/dev/null)" != "install ok installed ${pin#*=}" ]; then export_missing+=("$pin"); fi
 done
 if [ "${#export_missing[@]}" -gt 0 ]; then
   apt_update_once
-  log "installing export test clients: ${export_missing[*]}"
+  log "installing export test clients and the clustering peer's BLAS: ${export_missing[*]}"
   $SUDO apt-get install -y -qq --no-install-recommends "${export_missing[@]}" >/dev/null
 fi
 clients="$here/tests/Harvester.Export.Tests/clients"
