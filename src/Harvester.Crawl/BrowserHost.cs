@@ -123,6 +123,14 @@ public sealed class BrowserHost(IOptions<CrawlerOptions> options, ILogger<Browse
         {
             return await Playwright.CreateAsync();
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Node prints its own reason (e.g. "--x is not allowed in NODE_OPTIONS") and exits, and Playwright then
+            // fails in more than one way (a closed target, a disposed token source); name the key too.
+            throw new HarvesterException(
+                $"Playwright's driver did not start ({e.GetType().Name}: {e.Message.Split('\n')[0]}) with Crawler:DriverNodeOptions '{nodeOptions}' " +
+                "in its NODE_OPTIONS; if Node said it refuses an option, fix the value or set it empty.", e);
+        }
         finally
         {
             Environment.SetEnvironmentVariable("NODE_OPTIONS", before);

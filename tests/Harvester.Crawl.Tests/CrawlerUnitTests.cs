@@ -178,6 +178,15 @@ public sealed class BrowserHostTests
         Assert.Equal(before, Environment.GetEnvironmentVariable("NODE_OPTIONS"));
     }
 
+    [Fact]
+    public async Task A_node_option_node_refuses_stops_the_launch_with_the_key_named()
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(new CrawlerOptions { DriverNodeOptions = "--no-such-node-flag" });
+        await using var host = new BrowserHost(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<BrowserHost>.Instance);
+        var e = await Assert.ThrowsAsync<HarvesterException>(() => host.GetBrowserAsync(CancellationToken.None));
+        Assert.Contains("Crawler:DriverNodeOptions '--no-such-node-flag'", e.Message);
+    }
+
     /// <summary>Playwright drivers (Node running its cli's run-driver) that are children of this process.</summary>
     private static int[] DriverPids() =>
         [.. Directory.GetDirectories($"/proc/{Environment.ProcessId}/task")
