@@ -98,7 +98,7 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
             }
 
             total += pss;
-            if (IsBrowserMain(pid))
+            if (kindNow == BrowserKind)
             {
                 browsers++;
             }
@@ -148,6 +148,9 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         }
     }
 
+    /// <summary>A Chromium browser process is the one without a --type= switch (renderers, GPU and utilities have one).</summary>
+    private const string BrowserKind = "chromium browser";
+
     private static string KindOf(int pid, int root)
     {
         if (pid == root)
@@ -160,7 +163,7 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
             var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
             var exe = cmd.Split(' ', 2)[0];
             return exe.Contains("chrom", StringComparison.Ordinal)
-                ? (cmd.Contains("--type=", StringComparison.Ordinal) ? "chromium renderers/helpers" : "chromium browser")
+                ? (cmd.Contains("--type=", StringComparison.Ordinal) ? "chromium renderers/helpers" : BrowserKind)
                 : exe.EndsWith("node", StringComparison.Ordinal) ? "node"
                 : exe.Contains("postgres", StringComparison.Ordinal) ? "postgres"
                 : "other";
@@ -168,20 +171,6 @@ public sealed class ProcessTreeMemory : IAsyncDisposable
         catch (IOException)
         {
             return "other";
-        }
-    }
-
-    /// <summary>A Chromium browser process is the one without a --type= switch (renderers, GPU and utilities have one).</summary>
-    private static bool IsBrowserMain(int pid)
-    {
-        try
-        {
-            var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-            return (cmd.Contains("chromium", StringComparison.Ordinal) || cmd.Contains("chrome", StringComparison.Ordinal)) && !cmd.Contains("--type=", StringComparison.Ordinal);
-        }
-        catch (IOException)
-        {
-            return false;
         }
     }
 
